@@ -1,0 +1,47 @@
+"""Check the SNDS catalogue and describe its tables.
+
+  spark-submit.sh jobs/catalog.py check            every schema loads into a Spark schema
+  spark-submit.sh jobs/catalog.py describe ER_PRS_F   fields, types, formats, keys, code lists
+  spark-submit.sh jobs/catalog.py describe T_MCO14B   delivered names resolve too
+"""
+
+import sys
+
+from pds_spark.catalog import Catalogue
+from pds_spark.jobrunner import JobRun, run_job
+
+
+def add_arguments(parser):
+    parser.add_argument("action", choices=["check", "describe"], help="what to do")
+    parser.add_argument("tables", nargs="*", help="table names for describe (published or delivered)")
+
+
+def body(run: JobRun):
+    catalogue = Catalogue.from_settings(run.settings)
+    run.input(run.settings.paths.catalog)
+    if run.args.action == "check":
+        fields = sum(len(t.fields) for t in catalogue.tables.values())
+        for table in catalogue.tables.values():  # the schema must also be accepted by Spark
+            run.spark.createDataFrame([], table.spark_schema)
+        run.count("tables", len(catalogue))
+        run.count("fields", fields)
+        run.summary.append(f"catalogue {run.settings.paths.catalog}: {len(catalogue)} tables, "
+                           f"{fields} fields, all understood")
+        return 0
+    for name in run.args.tables:
+        resolved = catalogue.resolve(name)
+        table = resolved.table if resolved else catalogue.table(name)
+        period = f" (period {resolved.period})" if resolved and resolved.period else ""
+        run.summary.append(f"{table.name}{period}: {table.title} [{table.product}] from {table.source}")
+        run.summary.append(f"  primary key: {', '.join(table.primary_key) or '-'}")
+        for fk in table.foreign_keys:
+            run.summary.append(f"  foreign key: ({', '.join(fk.fields)}) -> {fk.table}({', '.join(fk.ref_fields)})")
+        for f in table.fields:
+            shape = f.pattern or (f"/{f.value_regex}/" if f.value_regex else "")
+            run.summary.append(f"  {f.name:<20} {f.type:<9} {f.spark_type.simpleString():<10} "
+                               f"{f.oracle_column_type:<18} {shape:<22} {f.nomenclature or ''}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(run_job("catalog", __doc__, body, add_arguments))

@@ -1,0 +1,105 @@
+"""The SNDS catalogue: every table schema of a folder, name resolution, code lists."""
+
+from __future__ import annotations
+
+import difflib
+import re
+from pathlib import Path
+
+from pds_spark.catalog.model import Table
+from pds_spark.catalog.reader import Resolved, read_table
+from pds_spark.errors import CatalogError
+
+FILE_SUFFIXES = re.compile(r"(\.(csv|txt|dat))?(\.(gz|bz2|deflate|zst))?$", re.IGNORECASE)
+PERIOD_SUFFIX = re.compile(r"^(?P<base>.+?)_(?P<year>(19|20)[0-9]{2})(?P<month>0[1-9]|1[0-2])?$")
+
+
+def strip_file_suffixes(file_name: str) -> str:
+    """ER_PRS_F_2014.csv.gz -> ER_PRS_F_2014."""
+    return FILE_SUFFIXES.sub("", Path(file_name).name)
+
+
+class Catalogue:
+    """Tables by name; resolves delivered names (T_MCO14B) to tables and periods."""
+
+    def __init__(self, tables: dict[str, Table], nomenclatures: Path | None = None):
+        self.tables = dict(sorted(tables.items()))
+        self._upper = {name.upper(): t for name, t in self.tables.items()}
+        self._templated = [t for t in self.tables.values() if t.is_templated]
+        self.nomenclature_dir = Path(nomenclatures) if nomenclatures else None
+        self._code_lists: dict[str, Path] | None = None
+
+    @classmethod
+    def load(cls, schemas: str | Path, nomenclatures: str | Path | None = None) -> "Catalogue":
+        root = Path(schemas)
+        if not root.is_dir():
+            raise CatalogError(str(root), "catalogue folder not found")
+        tables: dict[str, Table] = {}
+        for path in sorted(root.rglob("*.json")):
+            table = read_table(path)
+            other = tables.get(table.name.upper())
+            if other:
+                raise CatalogError(str(path), f"table {table.name} is also declared in {other.source}")
+            tables[table.name.upper()] = table
+        tables = {t.name: t for t in tables.values()}
+        if not tables:
+            raise CatalogError(str(root), "no table schema (*.json) in the catalogue folder")
+        return cls(tables, nomenclatures)
+
+    @classmethod
+    def from_settings(cls, settings) -> "Catalogue":
+        return cls.load(settings.paths.catalog, settings.paths.nomenclatures)
+
+    def __len__(self) -> int:
+        return len(self.tables)
+
+    def __contains__(self, name: str) -> bool:
+        return name.upper() in self._upper
+
+    def table(self, name: str) -> Table:
+        """The table by its published name (case-insensitive), or a delivered name."""
+        found = self._upper.get(name.upper())
+        if found:
+            return found
+        resolved = self.resolve(name)
+        if resolved:
+            return resolved.table
+        close = difflib.get_close_matches(name.upper(), list(self._upper), n=3)
+        hint = f" (did you mean {', '.join(close)}?)" if close else ""
+        raise CatalogError("catalogue", f"no table named {name!r}{hint}")
+
+    def resolve(self, name: str) -> Resolved | None:
+        """Map a delivered file or table name to (table, period); None if nothing matches.
+
+        `ER_PRS_F_2014.csv` -> ER_PRS_F, 2014; `T_MCO14B` -> T_MCOaaB, 2014;
+        `CT_IND_2019_GN` -> CT_IND_AAAA_GN, 2019. Two matches are an error, never a guess.
+        """
+        stem = strip_file_suffixes(name)
+        exact = self._upper.get(stem.upper())
+        if exact and not exact.is_templated:
+            return Resolved(exact)
+        matches = []
+        for table in self._templated:
+            m = table.name_regex.fullmatch(stem)
+            if m:
+                groups = m.groupdict()
+                year = int(groups["year4"]) if groups.get("year4") else (
+                    2000 + int(groups["year2"]) if groups.get("year2") else None)
+                matches.append(Resolved(table, year=year, variant=groups.get("variant")))
+        m = PERIOD_SUFFIX.match(stem)
+        if m and m.group("base").upper() in self._upper:
+            base = self._upper[m.group("base").upper()]
+            month = m.group("month")
+            matches.append(Resolved(base, year=int(m.group("year")), month=int(month) if month else None))
+        if len(matches) > 1:
+            names = ", ".join(r.table.name for r in matches)
+            raise CatalogError(name, f"the name matches several tables: {names}")
+        return matches[0] if matches else None
+
+    def code_list(self, reference: str) -> Path | None:
+        """Path of a code list file (`IR_GEO_V` or `IR_GEO_V:GEO_COM_COD`), if present."""
+        if self.nomenclature_dir is None:
+            return None
+        if self._code_lists is None:
+            self._code_lists = {p.stem.upper(): p for p in sorted(self.nomenclature_dir.rglob("*.csv"))}
+        return self._code_lists.get(reference.partition(":")[0].upper())

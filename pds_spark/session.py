@@ -1,0 +1,76 @@
+"""The one SparkSession builder.
+
+Embedded default (plain `python`, notebooks, tests): local master, Delta jars from
+the project's jars/ folder, conf/spark-defaults.conf applied. Under spark-submit
+(spark-submit.sh, a cluster): the submitted master, jars and properties win, and
+only what the platform needs on top is added.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Mapping
+
+from pyspark.sql import SparkSession
+
+from pds_spark.errors import SettingsError
+from pds_spark.settings import Settings
+
+DELTA_EXTENSION = "io.delta.sql.DeltaSparkSessionExtension"
+
+
+def under_spark_submit() -> bool:
+    """True when this Python process was started by spark-submit (gateway already up)."""
+    return "PYSPARK_GATEWAY_PORT" in os.environ
+
+
+def read_spark_defaults(path: Path) -> dict[str, str]:
+    """Parse a spark-defaults.conf file (`key value` lines, `#` comments)."""
+    props: dict[str, str] = {}
+    for number, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), 1):
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        parts = line.split(None, 1)
+        key = parts[0]
+        if not key.startswith("spark.") or len(parts) < 2:
+            raise SettingsError(f"{path}:{number}", key,
+                                "expected 'spark.<property> <value>' on one line")
+        props[key] = parts[1].strip()
+    return props
+
+
+def jar_paths(settings: Settings) -> list[Path]:
+    jars = sorted(Path(settings.spark.jars).glob("*.jar"))
+    if not jars:
+        raise SettingsError(settings.source, "spark.jars",
+                            f"no jars in {settings.spark.jars}: run bin/bootstrap first")
+    return jars
+
+
+def build_session(settings: Settings, app_name: str,
+                  extra: Mapping[str, str] | None = None) -> SparkSession:
+    """Build (or return the running) SparkSession for a job, notebook or test."""
+    builder = SparkSession.builder.appName(app_name)
+    if not under_spark_submit():
+        if settings.spark.master.startswith("local"):
+            os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+        builder = builder.master(settings.spark.master)
+        for key, value in read_spark_defaults(settings.spark.defaults).items():
+            builder = builder.config(key, value)
+        builder = builder.config("spark.jars", ",".join(str(j) for j in jar_paths(settings)))
+        log4j = Path(settings.spark.defaults).with_name("log4j2.properties")
+        if log4j.is_file():
+            builder = builder.config("spark.driver.extraJavaOptions",
+                                     f"-Dlog4j2.configurationFile=file:{log4j}")
+    builder = builder.config("spark.sql.warehouse.dir",
+                             str(Path(settings.paths.warehouse) / "spark-warehouse"))
+    for key, value in (extra or {}).items():
+        builder = builder.config(key, value)
+    spark = builder.getOrCreate()
+    spark.sparkContext.setLogLevel(settings.spark.log_level)
+    if DELTA_EXTENSION not in (spark.conf.get("spark.sql.extensions", "") or ""):
+        raise SettingsError(str(settings.spark.defaults), "spark.sql.extensions",
+                            f"Delta is not enabled: add {DELTA_EXTENSION}")
+    return spark

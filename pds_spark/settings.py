@@ -1,0 +1,154 @@
+"""Typed settings read from conf/pds.toml, validated at start.
+
+Every bad value stops with a SettingsError naming the key and the file it came
+from (or `--set` on the command line).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+from pds_spark.errors import SettingsError
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_FILE = REPO_ROOT / "conf" / "pds.toml"
+LOG_LEVELS = ("ALL", "DEBUG", "INFO", "WARN", "ERROR", "FATAL", "OFF")
+
+
+def _rule(**kw: Any) -> Any:
+    """A dataclass field with validation metadata (min, max, choices, must_exist)."""
+    default = kw.pop("default", dataclasses.MISSING)
+    return field(default=default, metadata=kw)
+
+
+@dataclass(frozen=True, kw_only=True)
+class PathSettings:
+    catalog: Path = _rule(must_exist=True)
+    nomenclatures: Path = _rule(must_exist=True)
+    names: Path = _rule(must_exist=True)
+    warehouse: Path = _rule()
+    work: Path = _rule()
+
+
+@dataclass(frozen=True, kw_only=True)
+class SparkSettings:
+    master: str = _rule(default="local[*]")
+    jars: Path = _rule()
+    defaults: Path = _rule(must_exist=True)
+    log_level: str = _rule(default="WARN", choices=LOG_LEVELS)
+
+
+@dataclass(frozen=True, kw_only=True)
+class IngestSettings:
+    max_quarantine_ratio: float = _rule(default=0.01, min=0.0, max=1.0)
+
+
+@dataclass(frozen=True)
+class Settings:
+    source: str
+    paths: PathSettings
+    spark: SparkSettings
+    ingest: IngestSettings
+
+    def replace(self, **overrides: str) -> "Settings":
+        """A copy with dotted keys overridden, validated like the file."""
+        return load_settings(self.source, overrides)
+
+
+SECTIONS = {"paths": PathSettings, "spark": SparkSettings, "ingest": IngestSettings}
+
+
+def _convert(value: Any, f: dataclasses.Field, base: Path, where: str, key: str) -> Any:
+    kind = f.type if isinstance(f.type, str) else f.type.__name__
+    rules = f.metadata
+    if kind == "Path":
+        if not isinstance(value, (str, os.PathLike)) or not str(value):
+            raise SettingsError(where, key, f"expected a path, got {value!r}")
+        path = Path(value)
+        path = (path if path.is_absolute() else base / path).resolve()
+        if rules.get("must_exist") and not path.exists():
+            raise SettingsError(where, key, f"path does not exist: {path}")
+        return path
+    if kind == "float":
+        if isinstance(value, bool):
+            raise SettingsError(where, key, f"expected a number, got {value!r}")
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            raise SettingsError(where, key, f"expected a number, got {value!r}") from None
+        lo, hi = rules.get("min"), rules.get("max")
+        if (lo is not None and number < lo) or (hi is not None and number > hi):
+            raise SettingsError(where, key, f"{number} is outside [{lo}, {hi}]")
+        return number
+    if kind == "int":
+        if isinstance(value, bool) or not str(value).lstrip("-").isdigit():
+            raise SettingsError(where, key, f"expected a whole number, got {value!r}")
+        return int(value)
+    if kind == "str":
+        if not isinstance(value, str) or not value:
+            raise SettingsError(where, key, f"expected a non-empty string, got {value!r}")
+        choices = rules.get("choices")
+        if choices and value not in choices:
+            raise SettingsError(where, key, f"{value!r} is not one of {', '.join(choices)}")
+        return value
+    raise SettingsError(where, key, f"internal: unsupported setting type {kind}")
+
+
+def load_settings(path: str | os.PathLike | None = None,
+                  overrides: Mapping[str, str] | None = None) -> Settings:
+    """Read and validate settings; `overrides` maps 'section.key' to a value."""
+    path = Path(path or os.environ.get("PDS_SETTINGS") or DEFAULT_FILE).resolve()
+    where = str(path)
+    if not path.is_file():
+        raise SettingsError(where, "-", "settings file not found")
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as e:
+        raise SettingsError(where, "-", f"not valid TOML: {e}") from None
+
+    for section in raw:
+        if section not in SECTIONS:
+            raise SettingsError(where, section, f"unknown section (known: {', '.join(SECTIONS)})")
+    origin: dict[str, str] = {}
+    values: dict[str, dict[str, Any]] = {s: dict(raw.get(s, {})) for s in SECTIONS}
+    for dotted, value in (overrides or {}).items():
+        section, _, key = dotted.partition(".")
+        if section not in SECTIONS or not key:
+            raise SettingsError("--set", dotted, "expected section.key with a known section")
+        values[section][key] = value
+        origin[dotted] = "--set"
+
+    built = {}
+    for section, cls in SECTIONS.items():
+        fields = {f.name: f for f in dataclasses.fields(cls)}
+        for key in values[section]:
+            if key not in fields:
+                src = origin.get(f"{section}.{key}", where)
+                raise SettingsError(src, f"{section}.{key}",
+                                    f"unknown key (known: {', '.join(fields)})")
+        kwargs = {}
+        for name, f in fields.items():
+            dotted = f"{section}.{name}"
+            src = origin.get(dotted, where)
+            if name in values[section]:
+                kwargs[name] = _convert(values[section][name], f, path.parent, src, dotted)
+            elif f.default is dataclasses.MISSING:
+                raise SettingsError(where, dotted, "missing (no default)")
+        built[section] = cls(**kwargs)
+    return Settings(source=where, **built)
+
+
+def parse_assignments(items: list[str] | None) -> dict[str, str]:
+    """Turn ['ingest.max_quarantine_ratio=0.1'] into a dict, refusing malformed items."""
+    result = {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise SettingsError("--set", item, "expected KEY=VALUE")
+        result[key.strip()] = value
+    return result
