@@ -27,6 +27,8 @@ def body(run: JobRun):
         run.count("fields", fields)
         run.summary.append(f"catalogue {run.settings.paths.catalog}: {len(catalogue)} tables, "
                            f"{fields} fields, all understood")
+        for note in catalogue.notes():
+            run.summary.append(f"  note: {note}")
         return 0
     for name in run.args.tables:
         resolved = catalogue.resolve(name)

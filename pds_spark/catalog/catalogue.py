@@ -96,6 +96,10 @@ class Catalogue:
             raise CatalogError(name, f"the name matches several tables: {names}")
         return matches[0] if matches else None
 
+    def notes(self) -> list[str]:
+        """Every field the reader had to settle (e.g. contradictory boolean values)."""
+        return [f"{t.name}.{f.name}: {f.note}" for t in self.tables.values() for f in t.fields if f.note]
+
     def code_list(self, reference: str) -> Path | None:
         """Path of a code list file (`IR_GEO_V` or `IR_GEO_V:GEO_COM_COD`), if present."""
         if self.nomenclature_dir is None:

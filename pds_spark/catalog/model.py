@@ -39,6 +39,7 @@ class Field:
     true_values: tuple[str, ...] = ("true", "True", "TRUE", "1")
     false_values: tuple[str, ...] = ("false", "False", "FALSE", "0")
     description: str = ""
+    note: str = ""  # how the reader settled something the published schema leaves unclear
 
     @property
     def oracle_column_type(self) -> str:

@@ -113,6 +113,15 @@ def parse_field(raw: Any, source: str) -> Field:
             raise CatalogError(source, f"{key} must be a list of strings", name)
         return tuple(got)
 
+    true_values = values("trueValues", Field.true_values)
+    false_values = values("falseValues", Field.false_values)
+    note = ""
+    if ftype == "boolean" and set(true_values) & set(false_values):
+        # Published as such (T_MCOaaC.PMS_RET): no reading of it is right, so the text is
+        # kept as delivered and the catalogue says why, instead of guessing a meaning.
+        spark_type = T.StringType()
+        note = (f"trueValues {list(true_values)} and falseValues {list(false_values)} overlap: "
+                "kept as text")
     nomenclature = raw.get("nomenclature")
     enum = constraints.get("enum")
     return Field(
@@ -124,9 +133,8 @@ def parse_field(raw: Any, source: str) -> Field:
         maximum=constraints.get("maximum"),
         enum=tuple(str(v) for v in enum) if isinstance(enum, list) else None,
         min_length=constraints.get("minLength"),
-        true_values=values("trueValues", Field.true_values),
-        false_values=values("falseValues", Field.false_values),
-        description=str(raw.get("description") or ""),
+        true_values=true_values, false_values=false_values,
+        description=str(raw.get("description") or ""), note=note,
     )
 
 

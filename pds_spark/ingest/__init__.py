@@ -1,0 +1,1 @@
+"""Ingestion: discover delivery files, parse with quarantine, write Delta, ledger, updates."""
