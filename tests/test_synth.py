@@ -205,3 +205,19 @@ def test_the_fault_manifest_matches_the_files_exactly(spark, catalogue, faulty):
     expected = {(m["file"], int(m["line"]), m["kind"]) for m in manifest
                 if m["kind"] not in ("empty_file", "duplicate_file", "unknown_table")}
     assert found == expected
+
+
+def test_every_catalogue_table_can_be_generated_and_loaded(spark, catalogue, settings, tmp_path):
+    cfg = CorpusConfig(patients=50, years=1, seed=3, prestations_per_patient_year=2, other_tables=True,
+                       rows_per_other_table=5)
+    summary = generate_corpus(spark, catalogue, tmp_path / "all", cfg, settings.paths.names)
+    tables = {f["table"] for f in summary["files"]}
+    assert tables == set(catalogue.tables)
+    schema = dialect("schema")
+    for f in summary["files"]:
+        path = tmp_path / "all" / "delivery" / f["file"]
+        table = catalogue.resolve(path.name).table
+        raw = spark.read.option("header", True).option("mode", "FAILFAST").csv(str(path))
+        assert raw.columns == table.column_names, path
+        problems = typed(raw, table, schema).where(F.size("_problems") > 0).select("_problems").limit(3).collect()
+        assert not problems, (path, problems)

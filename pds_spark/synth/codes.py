@@ -6,6 +6,7 @@ import csv
 import hashlib
 import io
 import json
+import random
 import zipfile
 from functools import lru_cache
 from pathlib import Path
@@ -45,6 +46,19 @@ def fits(value: str, field: Field) -> bool:
     if field.type == "integer":
         return value.isdigit() and (not field.length or len(value) <= field.length) and len(value) <= 18
     return field.type == "string"
+
+
+def sample(codes, seed: int, salt: str, k: int) -> list[str]:
+    """Up to k codes drawn deterministically (a seeded draw, not Python's salted hash)."""
+    codes = list(codes)
+    return codes if len(codes) <= k else random.Random(f"{seed}|{salt}").sample(codes, k)
+
+
+@lru_cache(maxsize=None)
+def fitting_codes(catalogue: Catalogue, reference: str, field_type: str, length: int | None) -> tuple[str, ...]:
+    """The codes of a list that a field of this type and length can hold."""
+    probe = Field(name="probe", type=field_type, format="default", spark_type=None, length=length)
+    return tuple(c for c in code_list(catalogue, reference) if fits(c, probe))
 
 
 def shuffled(codes, seed: int, salt: str) -> list[str]:

@@ -133,11 +133,11 @@ def generate_corpus(spark: SparkSession, catalogue: Catalogue, out: Path, cfg: C
             parts.append((table, generic_table(spark, table, cfg.rows_per_other_table, cfg.seed,
                                                years[name], catalogue)))
     log.info("writing %d table(s) as a '%s' delivery", len(parts), cfg.dialect)
-    written = write_delivery(spark, parts, delivery, the_dialect, cfg, years)
+    manifest_dir = build / "manifest.tmp"
+    written = write_delivery(spark, parts, delivery, the_dialect, cfg, years, manifest_dir)
 
     manifest: list[dict] = []
     if cfg.fault_rate > 0:
-        manifest_dir = delivery.parent / (delivery.name + ".tmp-spark-manifest")
         manifest = read_manifest(manifest_dir)
         shutil.rmtree(manifest_dir, ignore_errors=True)
         for path in sorted({m["file"] for m in manifest if m["fault"] == "invalid_utf8"}):

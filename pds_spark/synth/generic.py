@@ -32,9 +32,9 @@ def value_sql(field: Field, seed: int, salt: str, keys: list[str], year: str,
     """SQL for a typed value of one field of a generated row."""
     s = f"{salt}.{field.name}"
     spark_type = field.spark_type
-    codes = []
+    codes: tuple | list = ()
     if field.nomenclature:
-        codes = [c for c in C.code_list(catalogue, field.nomenclature) if C.fits(c, field)]
+        codes = C.fitting_codes(catalogue, field.nomenclature, field.type, field.length)
     if field.enum:
         codes = [c for c in field.enum if C.fits(c, field) or field.type != "string"]
     type_sql = spark_type.simpleString()
@@ -42,7 +42,7 @@ def value_sql(field: Field, seed: int, salt: str, keys: list[str], year: str,
     day = f"date_add(make_date({year}, 1, 1), CAST({randint_sql(seed, s, 0, 364, *keys)} AS INT))"
 
     if codes and isinstance(spark_type, (T.StringType, T.IntegerType, T.LongType)):
-        v = pick_sql(seed, s, C.shuffled(codes, seed, s)[:MAX_LITERAL_CODES], *keys)
+        v = pick_sql(seed, s, C.sample(codes, seed, s, MAX_LITERAL_CODES), *keys)
     elif field.value_regex and field.type == "yearmonth":
         v = f"format_string('%04d%02d', {year}, {randint_sql(seed, s, 1, 12, *keys)})"
     elif field.value_regex and field.type == "date":  # month only

@@ -111,52 +111,63 @@ def lines_of(df: DataFrame, table: Table, dialect: CsvDialect, cfg: CorpusConfig
 
 
 def write_delivery(spark: SparkSession, tables: list[tuple[Table, DataFrame]], out: Path,
-                   dialect: CsvDialect, cfg: CorpusConfig, years: dict[str, list[int | None]]) -> list[DeliveryFile]:
-    """Write every table's files under `out`; returns the files written (without faults)."""
+                   dialect: CsvDialect, cfg: CorpusConfig, years: dict[str, list[int | None]],
+                   manifest_dir: Path) -> list[DeliveryFile]:
+    """Write every table's files under `out` (one Spark job per table: a union of
+    hundreds of wide plans costs more to plan than to run); returns the files written.
+    With faults, their (file, line, kind, table) rows go to CSV parts under `manifest_dir`."""
     out.mkdir(parents=True, exist_ok=True)
     files: list[DeliveryFile] = []
-    parts = []
-    for table, df in tables:
-        file_id_of = {}
-        for year in years[table.name]:
-            f = DeliveryFile(len(files), os.path.join(_folder(table), file_name(table, year) + ".csv"),
-                             table.name, year)
-            files.append(f)
-            file_id_of[year] = f.file_id
-        lines = lines_of(df, table, dialect, cfg)
-        if None in file_id_of:
-            file_id = F.lit(file_id_of[None])
-        else:
-            file_id = F.lit(None).cast("int")
-            for year, fid in file_id_of.items():
-                file_id = F.when(F.col("_year") == year, F.lit(fid)).otherwise(file_id)
-        parts.append(lines.select(file_id.alias("file_id"), F.col("_sort").cast("long"), "fault", "line"))
-        header = dialect.separator.join(table.column_names)
-        parts.append(spark.createDataFrame([(fid, -1, None, header) for fid in file_id_of.values()],
-                                           "file_id int, _sort long, fault string, line string"))
-    everything = parts[0]
-    for p in parts[1:]:
-        everything = everything.unionByName(p)
-    everything = everything.where(F.col("file_id").isNotNull())
-
     tmp = out.parent / (out.name + ".tmp-spark")
     shutil.rmtree(tmp, ignore_errors=True)
-    n_parts = max(1, min(len(files), int(spark.conf.get("spark.sql.shuffle.partitions", "8")) * 2))
-    if cfg.fault_rate > 0:
-        numbered = everything.withColumn(
-            "line_no", F.row_number().over(Window.partitionBy("file_id").orderBy("_sort")))
-        numbered = numbered.persist()
+    # Wide projections: compiling each into one Java method costs more than it saves
+    # (and the widest exceed the JVM's method size); expression code is still generated.
+    wholestage = spark.conf.get("spark.sql.codegen.wholeStage")
+    spark.conf.set("spark.sql.codegen.wholeStage", "false")
+    try:
+        for number, (table, df) in enumerate(tables):
+            mine = []
+            for year in years[table.name]:
+                mine.append(DeliveryFile(len(files) + len(mine),
+                                         os.path.join(_folder(table), file_name(table, year) + ".csv"),
+                                         table.name, year))
+            lines = lines_of(df, table, dialect, cfg)
+            if mine[0].year is None:
+                file_id = F.lit(mine[0].file_id)
+            else:
+                file_id = F.lit(None).cast("int")
+                for f in mine:
+                    file_id = F.when(F.col("_year") == f.year, F.lit(f.file_id)).otherwise(file_id)
+            header = dialect.separator.join(table.column_names)
+            lines = lines.select(file_id.alias("file_id"), F.col("_sort").cast("long"), "fault", "line") \
+                .unionByName(spark.createDataFrame([(f.file_id, -1, None, header) for f in mine],
+                                                   "file_id int, _sort long, fault string, line string")) \
+                .where(F.col("file_id").isNotNull())
+            _write_table(spark, lines, tmp / str(number), manifest_dir / str(number), mine, cfg)
+            files.extend(mine)
+    finally:
+        spark.conf.set("spark.sql.codegen.wholeStage", wholestage)
+    present = _move_parts(tmp, out, files)
+    return [f for f in files if f.file_id in present]
+
+
+def _write_table(spark: SparkSession, lines: DataFrame, tmp: Path, manifest: Path,
+                 files: list[DeliveryFile], cfg: CorpusConfig) -> None:
+    n_parts = max(1, min(len(files), 4))
+    if cfg.fault_rate <= 0:
+        _write_text(lines, tmp, n_parts)
+        return
+    numbered = lines.withColumn(
+        "line_no", F.row_number().over(Window.partitionBy("file_id").orderBy("_sort"))).persist()
+    try:
         _write_text(numbered, tmp, n_parts)
         paths = spark.createDataFrame([(f.file_id, f.path, f.table) for f in files],
                                       "file_id int, file string, table string")
         (numbered.where(F.col("fault").isNotNull()).join(F.broadcast(paths), "file_id")
-         .select("file", "line_no", "fault", "table").orderBy("file", "line_no")
-         .coalesce(1).write.mode("overwrite").option("header", True).csv(str(tmp) + "-manifest"))
+         .select("file", "line_no", "fault", "table").coalesce(1)
+         .write.mode("overwrite").option("header", True).csv(str(manifest)))
+    finally:
         numbered.unpersist()
-    else:
-        _write_text(everything, tmp, n_parts)
-    present = _move_parts(tmp, out, files)
-    return [f for f in files if f.file_id in present]
 
 
 def _write_text(df: DataFrame, tmp: Path, n_parts: int) -> None:
@@ -167,7 +178,7 @@ def _write_text(df: DataFrame, tmp: Path, n_parts: int) -> None:
 def _move_parts(tmp: Path, out: Path, files: list[DeliveryFile]) -> set[int]:
     present = set()
     for f in files:
-        parts = sorted((tmp / f"file_id={f.file_id}").glob("part-*"))
+        parts = sorted(tmp.glob(f"*/file_id={f.file_id}/part-*"))
         if not parts:
             continue
         if len(parts) != 1:
@@ -180,9 +191,9 @@ def _move_parts(tmp: Path, out: Path, files: list[DeliveryFile]) -> set[int]:
     return present
 
 
-def read_manifest(tmp_manifest: Path) -> list[dict]:
+def read_manifest(manifest_dir: Path) -> list[dict]:
     rows = []
-    for part in sorted(tmp_manifest.glob("part-*.csv")):
+    for part in sorted(manifest_dir.glob("*/part-*.csv")):
         with part.open(encoding="utf-8", newline="") as fh:
             rows.extend(csv.DictReader(fh))
     return rows
