@@ -52,6 +52,9 @@ def jar_paths(settings: Settings) -> list[Path]:
 def build_session(settings: Settings, app_name: str,
                   extra: Mapping[str, str] | None = None) -> SparkSession:
     """Build (or return the running) SparkSession for a job, notebook or test."""
+    active = SparkSession.getActiveSession()
+    if active is not None:  # a notebook's or a test's session: use it as it is, do not reconfigure it
+        return _checked(active, settings)
     builder = SparkSession.builder.appName(app_name)
     if not under_spark_submit():
         if settings.spark.master.startswith("local"):
@@ -70,6 +73,10 @@ def build_session(settings: Settings, app_name: str,
         builder = builder.config(key, value)
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel(settings.spark.log_level)
+    return _checked(spark, settings)
+
+
+def _checked(spark: SparkSession, settings: Settings) -> SparkSession:
     if DELTA_EXTENSION not in (spark.conf.get("spark.sql.extensions", "") or ""):
         raise SettingsError(str(settings.spark.defaults), "spark.sql.extensions",
                             f"Delta is not enabled: add {DELTA_EXTENSION}")

@@ -34,12 +34,15 @@ def settings(warehouse, tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
-def spark(settings):
+def spark(settings, tmp_path_factory):
     from pds_spark.session import build_session
 
     os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+    event_log = tmp_path_factory.mktemp("spark-events")
     session = build_session(settings, "pds-tests", {
         "spark.ui.enabled": "false",
+        "spark.eventLog.enabled": "true",  # leak tests read it
+        "spark.eventLog.dir": f"file:{event_log}",
         "spark.sql.shuffle.partitions": "2",
         "spark.default.parallelism": "2",
         "spark.driver.memory": "3g",

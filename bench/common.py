@@ -1,0 +1,60 @@
+"""Shared by the benchmarks: a warm local session, timing, peak driver memory, results."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import resource
+import statistics
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+
+def session(app: str, extra: dict | None = None):
+    from pds_spark.session import build_session
+    from pds_spark.settings import load_settings
+
+    os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+    settings = load_settings()
+    conf = {"spark.ui.enabled": "false", "spark.driver.memory": "8g", "spark.sql.shuffle.partitions": "4"}
+    conf.update(extra or {})
+    return settings, build_session(settings, app, conf)
+
+
+def timed(fn, *args, **kwargs) -> float:
+    t0 = time.perf_counter()
+    fn(*args, **kwargs)
+    return time.perf_counter() - t0
+
+
+def median(xs):
+    return statistics.median(xs)
+
+
+def driver_peak_mb(spark) -> float:
+    """Peak JVM heap used by the driver, and this Python process's peak RSS."""
+    jvm = spark.sparkContext._jvm
+    beans = jvm.java.lang.management.ManagementFactory.getMemoryPoolMXBeans()
+    heap = sum(b.getPeakUsage().getUsed() for b in beans if str(b.getType()) == "Heap memory")
+    return heap / 1e6
+
+
+def python_peak_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e3
+
+
+def record(name: str, result: dict) -> Path:
+    """Append a run's figures to bench/results/<name>.jsonl (kept in the repo)."""
+    out = REPO / "bench" / "results" / f"{name}.jsonl"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    result = {"when": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+              "machine": f"{platform.machine()} {os.cpu_count()} cores", **result}
+    with out.open("a") as fh:
+        fh.write(json.dumps(result) + "\n")
+    return out
