@@ -12,6 +12,8 @@ import argparse
 import hashlib
 import hmac as py_hmac
 
+import pandas as pd
+
 from common import median, record, session, timed
 
 
@@ -21,7 +23,6 @@ def main():
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
 
-    import pandas as pd
     from pyspark.sql import functions as F
 
     from pds_spark.pseudo import SecretKey, pseudonymise

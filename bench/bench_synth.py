@@ -34,7 +34,7 @@ def main():
     args = parser.parse_args()
 
     from pds_spark.catalog import Catalogue
-    from pds_spark.synth import CorpusConfig, generate_corpus
+    from pds_spark.synth import CorpusConfig, generate_corpus, rows_by_table
 
     settings, spark = session("bench-synth")
     catalogue = Catalogue.from_settings(settings)
@@ -56,9 +56,7 @@ def main():
         summary = {}
         gen_times.append(timed(lambda: summary.update(
             generate_corpus(spark, catalogue, scratch / "gen", cfg, settings.paths.names))))
-        rows = {}
-        for f in summary["files"]:
-            rows[f["table"]] = rows.get(f["table"], 0) + f["rows"]
+        rows = rows_by_table(summary)
         shutil.rmtree(scratch / "gen")
     prs, total = rows["ER_PRS_F"], sum(rows.values())
     g, b = median(gen_times), median(base_times)

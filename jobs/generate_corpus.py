@@ -11,7 +11,7 @@ from pathlib import Path
 
 from pds_spark.catalog import Catalogue
 from pds_spark.jobrunner import JobRun, run_job
-from pds_spark.synth import CorpusConfig, generate_corpus
+from pds_spark.synth import CorpusConfig, generate_corpus, rows_by_table
 
 
 def add_arguments(parser):
@@ -49,14 +49,12 @@ def body(run: JobRun):
     run.input(run.settings.paths.catalog)
     summary = generate_corpus(run.spark, catalogue, out, cfg, run.settings.paths.names)
     run.output(out)
-    by_table = {}
-    for f in summary["files"]:
-        by_table[f["table"]] = by_table.get(f["table"], 0) + f["rows"]
+    by_table = rows_by_table(summary)
     for table, rows in by_table.items():
         run.count(table, rows)
     run.summary.append(f"corpus written to {out}: {len(summary['files'])} files, {summary['rows']:,} rows, "
                        f"{summary['faults']} injected faults")
-    for table, rows in sorted(by_table.items()):
+    for table, rows in by_table.items():
         run.summary.append(f"  {table:<14} {rows:>12,} rows")
     return 0
 

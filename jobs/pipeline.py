@@ -12,7 +12,7 @@ from pathlib import Path
 
 from pds_spark.catalog import Catalogue
 from pds_spark.jobrunner import JobRun, run_job
-from pds_spark.synth import CorpusConfig, generate_corpus
+from pds_spark.synth import CorpusConfig, generate_corpus, rows_by_table
 
 
 def add_arguments(parser):
@@ -38,10 +38,7 @@ def body(run: JobRun):
     run.output(out)
     run.count("corpus_rows", summary["rows"])
     run.summary.append(f"[2/2] synthetic delivery: {len(summary['files'])} files, {summary['rows']:,} rows")
-    by_table = {}
-    for f in summary["files"]:
-        by_table[f["table"]] = by_table.get(f["table"], 0) + f["rows"]
-    for table, rows in sorted(by_table.items()):
+    for table, rows in rows_by_table(summary).items():
         run.summary.append(f"      {table:<12} {rows:>10,} rows")
     run.summary.append(f"      files: {out / 'delivery'}")
     run.summary.append(f"      ground truth: {out / 'truth'}  external cohort: {out / 'external'}")

@@ -9,6 +9,7 @@ only what the platform needs on top is added.
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 from typing import Mapping
 
@@ -59,6 +60,7 @@ def build_session(settings: Settings, app_name: str,
     if not under_spark_submit():
         if settings.spark.master.startswith("local"):
             os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)  # workers run this environment
         builder = builder.master(settings.spark.master)
         for key, value in read_spark_defaults(settings.spark.defaults).items():
             builder = builder.config(key, value)

@@ -9,7 +9,6 @@ import pytest
 from chispa import assert_df_equality
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives import hmac as crypto_hmac
-from pyspark.sql import types as T
 
 from pds_spark.pseudo import SecretKey, pseudonymise
 

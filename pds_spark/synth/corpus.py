@@ -109,6 +109,14 @@ def _file_faults(delivery: Path, cfg: CorpusConfig, catalogue: Catalogue, sep: s
     return added
 
 
+def rows_by_table(summary: dict) -> dict[str, int]:
+    """Rows written per table, from a corpus summary."""
+    totals: dict[str, int] = {}
+    for f in summary["files"]:
+        totals[f["table"]] = totals.get(f["table"], 0) + f["rows"]
+    return dict(sorted(totals.items()))
+
+
 def generate_corpus(spark: SparkSession, catalogue: Catalogue, out: Path, cfg: CorpusConfig,
                     names_dir: Path) -> dict:
     """Generate the corpus under `out` (replaced atomically); returns its summary."""

@@ -60,8 +60,7 @@ def external_cohort(spark: SparkSession, cfg: CorpusConfig, people: DataFrame, l
     matched = people.where(uniform(s, "external", pid) < cfg.external_share)
     n_decoys = max(1, int(cfg.patients * cfg.external_share * cfg.external_decoys))
     decoys = patients(spark, cfg, lists, start=cfg.patients, count=n_decoys)
-    decoys = decoys.select(*[F.lit(None).cast("string").alias(c) if c in ("BEN_NIR_PSA",) else F.col(c)
-                             for c in decoys.columns])
+    decoys = decoys.withColumn("BEN_NIR_PSA", F.lit(None).cast("string"))  # not in the corpus
     rows = matched.unionByName(decoys)
     first, surnames = _names(spark, names_dir)
     rows = (rows.withColumn("first_slot", F.floor(uniform(s, "first", pid) * NAME_SLOTS).cast("int"))

@@ -7,6 +7,7 @@ same row numbers as their ER_PRS_F row and share its 9 join keys without a join.
 
 from __future__ import annotations
 
+import csv
 from dataclasses import dataclass
 
 from pyspark.sql import Column, DataFrame, SparkSession
@@ -56,7 +57,6 @@ def load_lists(spark: SparkSession, catalogue: Catalogue, cfg: CorpusConfig) -> 
     places = []
     geo = catalogue.code_list("IR_GEO_V")
     if geo:
-        import csv
         with geo.open(encoding="utf-8", errors="replace") as fh:
             for row in csv.DictReader(fh, delimiter=";"):
                 dpt, com = row.get("GEO_DPT_COD", ""), row.get("GEO_COM_COD", "")
