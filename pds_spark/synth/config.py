@@ -52,7 +52,8 @@ class CorpusConfig:
         bad = [k for k, ok in checks.items() if not ok]
         if bad:
             raise ValueError(f"invalid corpus setting(s): {', '.join(bad)}")
-        if self.prestation_rows + self.planted_max >= 10 ** 8:
+        # planted rows are numbered after the random ones, at most one per patient
+        if self.prestation_rows + self.patients >= 10 ** 8:
             raise ValueError("too many prestations: DCT_ORD_NUM (8 digits in ER_CAM_F) would overflow")
 
     @property
@@ -66,10 +67,6 @@ class CorpusConfig:
     @property
     def stay_rows(self) -> int:
         return int(self.patients * self.years * self.stays_per_patient_year)
-
-    @property
-    def planted_max(self) -> int:
-        return self.patients
 
     @property
     def window_year(self) -> int:

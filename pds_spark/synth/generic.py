@@ -18,8 +18,8 @@ def _number_bounds(field: Field) -> tuple[float, int]:
     """Largest value and decimals a number field can hold (Oracle NUMBER(p,s))."""
     scale = field.scale if field.scale is not None else 2
     if field.precision is not None:
-        top = 10.0 ** (field.precision - field.scale) - 10.0 ** -scale if field.precision > field.scale \
-            else 10.0 ** (field.precision - field.scale) * 0.9
+        digits = field.precision - field.scale  # digits before the decimal point (may be < 1)
+        top = 10.0 ** digits - 10.0 ** -scale if digits > 0 else 10.0 ** digits * 0.9
     else:
         top = 10_000.0
     if field.maximum is not None:
