@@ -20,9 +20,7 @@ def body(run: JobRun):
     catalogue = Catalogue.from_settings(run.settings)
     run.input(run.settings.paths.catalog)
     if run.args.action == "check":
-        fields = sum(len(t.fields) for t in catalogue.tables.values())
-        for table in catalogue.tables.values():  # the schema must also be accepted by Spark
-            run.spark.createDataFrame([], table.spark_schema)
+        fields = catalogue.check_in_spark(run.spark)
         run.count("tables", len(catalogue))
         run.count("fields", fields)
         run.summary.append(f"catalogue {run.settings.paths.catalog}: {len(catalogue)} tables, "

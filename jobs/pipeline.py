@@ -26,8 +26,7 @@ def body(run: JobRun):
     a, paths = run.args, run.settings.paths
     catalogue = Catalogue.from_settings(run.settings)
     run.input(paths.catalog)
-    for table in catalogue.tables.values():
-        run.spark.createDataFrame([], table.spark_schema)
+    catalogue.check_in_spark(run.spark)
     run.summary.append(f"[1/2] catalogue: {len(catalogue)} tables from {paths.catalog}")
     for note in catalogue.notes():
         run.summary.append(f"      note: {note}")

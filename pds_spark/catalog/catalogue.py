@@ -96,6 +96,12 @@ class Catalogue:
             raise CatalogError(name, f"the name matches several tables: {names}")
         return matches[0] if matches else None
 
+    def check_in_spark(self, spark) -> int:
+        """Have Spark accept every table's schema; returns the number of fields."""
+        for table in self.tables.values():
+            spark.createDataFrame([], table.spark_schema)
+        return sum(len(t.fields) for t in self.tables.values())
+
     def notes(self) -> list[str]:
         """Every field the reader had to settle (e.g. contradictory boolean values)."""
         return [f"{t.name}.{f.name}: {f.note}" for t in self.tables.values() for f in t.fields if f.note]

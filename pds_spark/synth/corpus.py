@@ -37,8 +37,9 @@ REFERENTIALS = ("IR_BEN_R", "IR_IMB_R")
 
 
 def core_tables(spark: SparkSession, catalogue: Catalogue, cfg: CorpusConfig,
-                names_dir: Path) -> tuple[dict[str, DataFrame], DataFrame, DataFrame]:
-    """The coherent tables (typed, catalogue columns), the planted truth, the external file."""
+                names_dir: Path) -> tuple[dict[str, DataFrame], DataFrame, DataFrame, DataFrame]:
+    """The coherent tables (typed, catalogue columns), the planted truth, the external file,
+    and the persisted patients they all derive from (unpersist once written)."""
     lists = M.load_lists(spark, catalogue, cfg)
     people = M.patients(spark, cfg, lists).persist()
     base = M.prestation_base(spark, cfg, people, lists)
@@ -54,7 +55,7 @@ def core_tables(spark: SparkSession, catalogue: Catalogue, cfg: CorpusConfig,
     tables = {name: complete(df, catalogue.table(name), cfg.seed, ["_fault_key"], "_year", catalogue,
                              default_year=cfg.first_year)
               for name, df in raw.items()}
-    return tables, M.planted_truth(people), external_cohort(spark, cfg, people, lists, names_dir)
+    return tables, M.planted_truth(people), external_cohort(spark, cfg, people, lists, names_dir), people
 
 
 def _years(table_name: str, table, cfg: CorpusConfig) -> list[int | None]:
@@ -130,7 +131,7 @@ def generate_corpus(spark: SparkSession, catalogue: Catalogue, out: Path, cfg: C
 
     log.info("generating %d patients over %d year(s) from %d (seed %d)", cfg.patients, cfg.years,
              cfg.first_year, cfg.seed)
-    tables, planted, external = core_tables(spark, catalogue, cfg, names_dir)
+    tables, planted, external, people = core_tables(spark, catalogue, cfg, names_dir)
     parts = [(catalogue.table(name), df) for name, df in tables.items()]
     years = {name: _years(name, catalogue.table(name), cfg) for name in tables}
     if cfg.other_tables:
@@ -183,6 +184,7 @@ def generate_corpus(spark: SparkSession, catalogue: Catalogue, out: Path, cfg: C
     summary = {"config": asdict(cfg), "files": files, "faults": len(manifest),
                "rows": sum(f["rows"] for f in files)}
     (truth / "corpus.json").write_text(json.dumps(summary, indent=2, default=str) + "\n")
+    people.unpersist()
 
     old = out.with_name(out.name + ".old")
     shutil.rmtree(old, ignore_errors=True)
