@@ -25,7 +25,7 @@ EPILOG = """exit codes:
   0  success
   1  the job failed (see the log; nothing half-written is left visible)
   2  bad arguments, settings or catalogue
-  3  the job ran but a data-quality threshold was exceeded
+  3  the job ran but its checks failed (quarantine over threshold, conformity findings)
   4  refused: the caller is not authorised"""
 
 log = logging.getLogger("pds")

@@ -48,19 +48,28 @@ class IngestSettings:
     max_quarantine_ratio: float = _rule(default=0.01, min=0.0, max=1.0)
 
 
+@dataclass(frozen=True, kw_only=True)
+class PseudonymisationSettings:
+    policy: Path = _rule(must_exist=True)
+    keystore: Path = _rule()
+    unlock: str = _rule(default="env:PDS_KEYSTORE_SECRET")
+
+
 @dataclass(frozen=True)
 class Settings:
     source: str
     paths: PathSettings
     spark: SparkSettings
     ingest: IngestSettings
+    pseudonymisation: PseudonymisationSettings
 
     def replace(self, **overrides: str) -> "Settings":
         """A copy with dotted keys overridden, validated like the file."""
         return load_settings(self.source, overrides)
 
 
-SECTIONS = {"paths": PathSettings, "spark": SparkSettings, "ingest": IngestSettings}
+SECTIONS = {"paths": PathSettings, "spark": SparkSettings, "ingest": IngestSettings,
+            "pseudonymisation": PseudonymisationSettings}
 
 
 def _convert(value: Any, f: dataclasses.Field, base: Path, where: str, key: str) -> Any:

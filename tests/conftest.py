@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import secrets
 from pathlib import Path
 
 import pytest
@@ -10,6 +11,10 @@ import pytest
 REPO = Path(__file__).resolve().parent.parent
 SHARED = REPO.parent / "shared"
 SNDS = SHARED / "snds"
+
+
+KEYSTORE_SECRET = "pds-test-" + secrets.token_hex(16)  # a fresh passphrase each run
+os.environ["PDS_KEYSTORE_SECRET"] = KEYSTORE_SECRET
 
 
 def pytest_configure(config):
@@ -30,6 +35,7 @@ def settings(warehouse, tmp_path_factory):
         "paths.warehouse": str(warehouse),
         "paths.work": str(tmp_path_factory.mktemp("work")),
         "spark.master": "local[2]",
+        "pseudonymisation.keystore": str(tmp_path_factory.mktemp("keys")),
     })
 
 
@@ -50,6 +56,45 @@ def spark(settings, tmp_path_factory):
     })
     yield session
     session.stop()
+
+
+@pytest.fixture(scope="session")
+def keys(settings):
+    from pds_spark.pseudo.keystore import KeyStore
+
+    return KeyStore.from_settings(settings)
+
+
+@pytest.fixture(scope="session")
+def policy(settings):
+    from pds_spark.pseudo.policy import Policy
+
+    return Policy.from_settings(settings)
+
+
+SMALL = dict(patients=300, first_year=2019, years=2, seed=7, stays_per_patient_year=0.5)
+
+
+@pytest.fixture(scope="session")
+def corpus(spark, catalogue, settings, tmp_path_factory):
+    out = tmp_path_factory.mktemp("corpus") / "c"
+    from pds_spark.synth import CorpusConfig, generate_corpus
+
+    generate_corpus(spark, catalogue, out, CorpusConfig(**SMALL), settings.paths.names)
+    return out
+
+
+@pytest.fixture(scope="session")
+def faulty(spark, catalogue, settings, tmp_path_factory):
+    from pds_spark.synth import CorpusConfig, generate_corpus
+
+    cfg = CorpusConfig(**SMALL, fault_rate=0.02, dialect="cnam", compress=True)
+    outs = []
+    for run in ("a", "b"):
+        out = tmp_path_factory.mktemp("faulty") / run
+        generate_corpus(spark, catalogue, out, cfg, settings.paths.names)
+        outs.append(out)
+    return outs
 
 
 @pytest.fixture(scope="session")

@@ -15,28 +15,8 @@ from pyspark.sql import functions as F
 from pds_spark.catalog import dialect
 from pds_spark.ingest.parse import typed
 from pds_spark.synth import CorpusConfig, generate_corpus
+from tests.conftest import SMALL
 from pds_spark.synth.model import DCIR_KEYS, PMSI_RET_FLAGS
-
-SMALL = dict(patients=300, first_year=2019, years=2, seed=7, stays_per_patient_year=0.5)
-
-
-@pytest.fixture(scope="session")
-def corpus(spark, catalogue, settings, tmp_path_factory):
-    out = tmp_path_factory.mktemp("corpus") / "c"
-    generate_corpus(spark, catalogue, out, CorpusConfig(**SMALL), settings.paths.names)
-    return out
-
-
-@pytest.fixture(scope="session")
-def faulty(spark, catalogue, settings, tmp_path_factory):
-    cfg = CorpusConfig(**SMALL, fault_rate=0.02, dialect="cnam", compress=True)
-    outs = []
-    for run in ("a", "b"):
-        out = tmp_path_factory.mktemp("faulty") / run
-        generate_corpus(spark, catalogue, out, cfg, settings.paths.names)
-        outs.append(out)
-    return outs
-
 
 def read_table(spark, catalogue, corpus: Path, table: str, the_dialect="schema", raw=False):
     """Every delivered file of a table, typed under the catalogue; asserts no problem."""

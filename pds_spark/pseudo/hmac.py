@@ -10,7 +10,7 @@ of them). Output: the lower-case hex digest, null for a null input.
 from __future__ import annotations
 
 import hashlib
-from typing import Iterable
+from typing import Iterable, Sequence
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
@@ -47,25 +47,47 @@ class SecretKey:
         return bytes(b ^ 0x36 for b in key), bytes(b ^ 0x5C for b in key)
 
 
-def _key_frame(spark: SparkSession, key: SecretKey) -> DataFrame:
-    ipad, opad = key.pads()
-    schema = T.StructType([T.StructField(IPAD_COL, T.BinaryType(), False),
-                           T.StructField(OPAD_COL, T.BinaryType(), False)])
-    rdd = spark.sparkContext.parallelize([(bytearray(ipad), bytearray(opad))], 1)
-    return spark.createDataFrame(rdd, schema)
+def _key_frame(spark: SparkSession, keys: Sequence[SecretKey]) -> DataFrame:
+    fields, row = [], []
+    for i, key in enumerate(keys):
+        ipad, opad = key.pads()
+        fields += [T.StructField(f"{IPAD_COL}{i}", T.BinaryType(), False),
+                   T.StructField(f"{OPAD_COL}{i}", T.BinaryType(), False)]
+        row += [bytearray(ipad), bytearray(opad)]
+    rdd = spark.sparkContext.parallelize([tuple(row)], 1)
+    return spark.createDataFrame(rdd, T.StructType(fields))
 
 
-def hmac_sha256(column: str):
-    """The HMAC expression over `column`; valid on a frame joined with the key frame."""
-    inner = F.unhex(F.sha2(F.concat(F.col(IPAD_COL), F.col(column).cast("string").cast("binary")), 256))
-    return F.sha2(F.concat(F.col(OPAD_COL), inner), 256)
+def hmac_sha256(value, layer: int = 0):
+    """The HMAC expression over a string column, valid on a frame joined with the key frame."""
+    inner = F.unhex(F.sha2(F.concat(F.col(f"{IPAD_COL}{layer}"), value.cast("string").cast("binary")), 256))
+    return F.sha2(F.concat(F.col(f"{OPAD_COL}{layer}"), inner), 256)
 
 
-def pseudonymise(df: DataFrame, columns: Iterable[str], key: SecretKey) -> DataFrame:
-    """`df` with each named string column replaced by its keyed pseudonym, in place."""
-    columns = list(columns)
+def _as_chain(keys: SecretKey | Sequence[SecretKey]) -> list[SecretKey]:
+    chain = [keys] if isinstance(keys, SecretKey) else list(keys)
+    if not chain or not all(isinstance(k, SecretKey) for k in chain):
+        raise ValueError("pseudonymise needs a SecretKey or a non-empty sequence of them")
+    return chain
+
+
+def pseudonymise(df: DataFrame, columns: Iterable[str], keys: SecretKey | Sequence[SecretKey]) -> DataFrame:
+    """`df` with each named column replaced by its keyed pseudonym, in place.
+
+    With several keys (a key's versions), each HMAC is applied over the previous one.
+    """
+    columns, chain = list(columns), _as_chain(keys)
     missing = [c for c in columns if c not in df.columns]
     if missing:
         raise ValueError(f"columns to pseudonymise are missing: {', '.join(missing)}")
-    keyed = df.crossJoin(F.broadcast(_key_frame(df.sparkSession, key)))
-    return keyed.select(*[hmac_sha256(c).alias(c) if c in columns else F.col(c) for c in df.columns])
+    if not columns:
+        return df
+    keyed = df.crossJoin(F.broadcast(_key_frame(df.sparkSession, chain)))
+
+    def layered(c: str):
+        value = F.col(c)
+        for layer in range(len(chain)):
+            value = hmac_sha256(value, layer)
+        return value.alias(c)
+
+    return keyed.select(*[layered(c) if c in columns else F.col(c) for c in df.columns])
