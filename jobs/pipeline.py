@@ -3,15 +3,23 @@
   spark-submit.sh jobs/pipeline.py                      embedded default: generated corpus
   spark-submit.sh jobs/pipeline.py --patients 20000 --years 3
 
-Steps today: check the catalogue, generate a synthetic delivery with its ground truth.
-Ingestion, pseudonymisation and quality join this job as they land.
+Steps: check the catalogue; generate a synthetic delivery with its ground truth; ingest
+it into the Delta warehouse (identifiers pseudonymised in the same pass, bad rows
+quarantined, every file in the ledger); check the quality of the loaded tables;
+pseudonymise the research team's external file and validate its conformity.
 """
 
 import sys
 from pathlib import Path
 
-from pds_spark.catalog import Catalogue
+from pds_spark.catalog import Catalogue, dialect
+from pds_spark.ingest import discover, ingest_delivery
 from pds_spark.jobrunner import JobRun, run_job
+from pds_spark.pseudo.conformity import findings, name_frame
+from pds_spark.pseudo.datasets import pseudonymise_frame, read_dataset, write_table
+from pds_spark.pseudo.keystore import KeyStore
+from pds_spark.pseudo.policy import Policy
+from pds_spark.quality.run import quality_step
 from pds_spark.synth import CorpusConfig, generate_corpus, rows_by_table
 
 
@@ -27,7 +35,7 @@ def body(run: JobRun):
     catalogue = Catalogue.from_settings(run.settings)
     run.input(paths.catalog)
     catalogue.check_in_spark(run.spark)
-    run.summary.append(f"[1/2] catalogue: {len(catalogue)} tables from {paths.catalog}")
+    run.summary.append(f"[1/5] catalogue: {len(catalogue)} tables from {paths.catalog}")
     for note in catalogue.notes():
         run.summary.append(f"      note: {note}")
 
@@ -36,13 +44,38 @@ def body(run: JobRun):
     summary = generate_corpus(run.spark, catalogue, out, cfg, paths.names)
     run.output(out)
     run.count("corpus_rows", summary["rows"])
-    run.summary.append(f"[2/2] synthetic delivery: {len(summary['files'])} files, {summary['rows']:,} rows")
+    run.summary.append(f"[2/5] synthetic delivery: {len(summary['files'])} files, {summary['rows']:,} rows")
     for table, rows in rows_by_table(summary).items():
         run.summary.append(f"      {table:<12} {rows:>10,} rows")
     run.summary.append(f"      files: {out / 'delivery'}")
     run.summary.append(f"      ground truth: {out / 'truth'}  external cohort: {out / 'external'}")
+
+    files = discover(out / "delivery", catalogue)
+    result = ingest_delivery(run.spark, run.settings, catalogue, files, dialect("schema"), "demo")
+    for key in ("read", "loaded", "quarantined"):
+        run.count(f"rows {key}", result.total(key))
+    run.summary.append(f"[3/5] ingested into {run.warehouse.root}/snds: {result.total('read'):,} rows read = "
+                       f"{result.total('loaded'):,} loaded + {result.total('quarantined'):,} quarantined; "
+                       f"ledger {run.warehouse.ledger}")
+    loaded = sorted({o.file.table.name for o in result.outcomes if o.status == "loaded"})
+    errors = quality_step(run, catalogue, loaded)
+    run.summary[-1] = "[4/5] " + run.summary[-1]
+
+    policy, keys = Policy.from_settings(run.settings), KeyStore.from_settings(run.settings)
+    source = out / "external" / "cohorte_externe.csv"
+    raw = read_dataset(run.spark, source)
+    names = name_frame(run.spark, paths.names, policy)
+    before = findings(raw, "cohorte_externe", policy, names, ["birth_year_month"])
+    target = Path(paths.work) / "pseudonymised" / "cohorte_externe"
+    outcome = pseudonymise_frame(raw, "cohorte_externe", policy, keys)
+    write_table(outcome.frame, target.resolve(), outcome.properties)
+    after = findings(run.spark.read.format("delta").load(str(target.resolve())), "cohorte_externe", policy, names,
+                     ["birth_year_month"])
+    run.output(target)
+    run.summary.append(f"[5/5] external cohort: {len(before)} conformity findings before pseudonymisation, "
+                       f"{len(after)} after -> {target}")
     run.summary.append(f"audit trail: {run.warehouse.audit} (Delta)")
-    return 0
+    return 3 if errors or after else 0
 
 
 if __name__ == "__main__":

@@ -46,6 +46,8 @@ class SparkSettings:
 @dataclass(frozen=True, kw_only=True)
 class IngestSettings:
     max_quarantine_ratio: float = _rule(default=0.01, min=0.0, max=1.0)
+    rules: Path = _rule(must_exist=True)
+    parallel: int = _rule(default=2, min=1, max=64)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -62,10 +64,11 @@ class Settings:
     spark: SparkSettings
     ingest: IngestSettings
     pseudonymisation: PseudonymisationSettings
+    overrides: dict = field(default_factory=dict, compare=False)  # the --set of this run
 
     def replace(self, **overrides: str) -> "Settings":
-        """A copy with dotted keys overridden, validated like the file."""
-        return load_settings(self.source, overrides)
+        """A copy with more dotted keys overridden (this run's --set kept), validated like the file."""
+        return load_settings(self.source, {**self.overrides, **overrides})
 
 
 SECTIONS = {"paths": PathSettings, "spark": SparkSettings, "ingest": IngestSettings,
@@ -97,7 +100,11 @@ def _convert(value: Any, f: dataclasses.Field, base: Path, where: str, key: str)
     if kind == "int":
         if isinstance(value, bool) or not str(value).lstrip("-").isdigit():
             raise SettingsError(where, key, f"expected a whole number, got {value!r}")
-        return int(value)
+        number = int(value)
+        lo, hi = rules.get("min"), rules.get("max")
+        if (lo is not None and number < lo) or (hi is not None and number > hi):
+            raise SettingsError(where, key, f"{number} is outside [{lo}, {hi}]")
+        return number
     if kind == "str":
         if not isinstance(value, str) or not value:
             raise SettingsError(where, key, f"expected a non-empty string, got {value!r}")
@@ -149,7 +156,7 @@ def load_settings(path: str | os.PathLike | None = None,
             elif f.default is dataclasses.MISSING:
                 raise SettingsError(where, dotted, "missing (no default)")
         built[section] = cls(**kwargs)
-    return Settings(source=where, **built)
+    return Settings(source=where, **built, overrides=dict(overrides or {}))
 
 
 def parse_assignments(items: list[str] | None) -> dict[str, str]:

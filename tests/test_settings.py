@@ -12,7 +12,9 @@ CONF = REPO / "conf" / "pds.toml"
 
 def _copy(tmp_path: Path, extra: str) -> Path:
     text = (CONF.read_text().replace('"../', f'"{CONF.parent}/../')
-            .replace('"spark-defaults.conf"', f'"{CONF.parent}/spark-defaults.conf"') + extra)
+            .replace('"spark-defaults.conf"', f'"{CONF.parent}/spark-defaults.conf"')
+            .replace('"ingest.toml"', f'"{CONF.parent}/ingest.toml"')
+            .replace('"pseudonymisation.toml"', f'"{CONF.parent}/pseudonymisation.toml"') + extra)
     path = tmp_path / "pds.toml"
     path.write_text(text)
     return path

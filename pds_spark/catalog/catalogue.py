@@ -94,6 +94,8 @@ class Catalogue:
         if len(matches) > 1:
             names = ", ".join(r.table.name for r in matches)
             raise CatalogError(name, f"the name matches several tables: {names}")
+        if not matches and exact:  # a template's own name (T_MCOaaB.csv): no period
+            return Resolved(exact)
         return matches[0] if matches else None
 
     def check_in_spark(self, spark) -> int:

@@ -10,6 +10,7 @@ of them). Output: the lower-case hex digest, null for a null input.
 from __future__ import annotations
 
 import hashlib
+import threading
 from typing import Iterable, Sequence
 
 from pyspark.sql import DataFrame, SparkSession
@@ -47,15 +48,42 @@ class SecretKey:
         return bytes(b ^ 0x36 for b in key), bytes(b ^ 0x5C for b in key)
 
 
+_FRAMES: dict[tuple, DataFrame] = {}
+_FRAMES_LOCK = threading.Lock()
+
+
+def secret_frame(spark: SparkSession, columns: dict[str, bytes]) -> DataFrame:
+    """A cached one-row frame of binary columns, built from an RDD so that no plan holds the bytes.
+
+    Building it runs a Python task (seconds); cached per session and content, joining it
+    again costs nothing. The cache key is a digest of the bytes, kept in this process only.
+    """
+    digest = hashlib.sha256(b"pds-frame|" + b"|".join(k.encode() + b"=" + v for k, v in columns.items())).digest()
+    cache_key = (id(spark), spark.sparkContext.applicationId, digest)
+    with _FRAMES_LOCK:
+        frame = _FRAMES.get(cache_key)
+        if frame is None:
+            schema = T.StructType([T.StructField(k, T.BinaryType(), False) for k in columns])
+            rdd = spark.sparkContext.parallelize([tuple(bytearray(v) for v in columns.values())], 1)
+            frame = spark.createDataFrame(rdd, schema).persist()
+            frame.count()
+            _FRAMES[cache_key] = frame
+        return frame
+
+
+def forget_secret_frames() -> None:
+    """Drop every cached key frame (after a key is destroyed, or before the session stops)."""
+    with _FRAMES_LOCK:
+        for frame in _FRAMES.values():
+            frame.unpersist()
+        _FRAMES.clear()
+
+
 def _key_frame(spark: SparkSession, keys: Sequence[SecretKey]) -> DataFrame:
-    fields, row = [], []
+    columns = {}
     for i, key in enumerate(keys):
-        ipad, opad = key.pads()
-        fields += [T.StructField(f"{IPAD_COL}{i}", T.BinaryType(), False),
-                   T.StructField(f"{OPAD_COL}{i}", T.BinaryType(), False)]
-        row += [bytearray(ipad), bytearray(opad)]
-    rdd = spark.sparkContext.parallelize([tuple(row)], 1)
-    return spark.createDataFrame(rdd, T.StructType(fields))
+        columns[f"{IPAD_COL}{i}"], columns[f"{OPAD_COL}{i}"] = key.pads()
+    return secret_frame(spark, columns)
 
 
 def hmac_sha256(value, layer: int = 0):

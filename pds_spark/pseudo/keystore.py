@@ -210,6 +210,9 @@ class KeyStore:
 
     def destroy(self, name: str) -> KeyInfo:
         """Erase every version of the key for good (the name stays, as a tombstone)."""
+        from pds_spark.pseudo.hmac import forget_secret_frames
+
+        forget_secret_frames()
         entry = self._read(name)
         entry.update(versions=[{"version": v["version"], "created": v["created"], "wrapped": None}
                                for v in entry["versions"]], destroyed=_now())

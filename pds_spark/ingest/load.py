@@ -1,0 +1,450 @@
+"""Load a delivery into Delta: one Spark job per table, every row loaded or quarantined.
+
+For each table, the files to load are read as text (one partition per file, so a
+row's line number is its position in that partition), parsed under the catalogue,
+counted per file while being written (`observe`), pseudonymised as the policy says,
+and written with `replaceWhere` on their periods: a re-run or a re-delivered period
+replaces exactly those periods, in one commit. Files with refused rows are read a
+second time to write those rows, encrypted, to the table's quarantine. The ledger
+records every file once its table is committed, so a killed run is finished by
+running it again.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Callable
+
+from pyspark.sql import Column, DataFrame, Observation, SparkSession
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
+
+from pds_spark.catalog import CsvDialect
+from pds_spark.catalog.model import Table
+from pds_spark.errors import ExitCode, PdsError
+from pds_spark.ingest.discover import DeliveryFile
+from pds_spark.ingest.lines import Layout, layout, parse_lines
+from pds_spark.pseudo.apply import PROPERTY
+from pds_spark.pseudo.hmac import SecretKey, pseudonymise, secret_frame
+from pds_spark.pseudo.keystore import KeyStore
+from pds_spark.pseudo.policy import Policy
+from pds_spark.warehouse import Warehouse, delta_exists
+
+log = logging.getLogger("pds.ingest")
+
+LINE_MASK = (1 << 33) - 1  # monotonically_increasing_id: partition << 33 | row in partition
+LINEAGE = [T.StructField("_source_file", T.StringType(), False),
+           T.StructField("_delivery_id", T.StringType(), False),
+           T.StructField("_loaded_at", T.TimestampType(), False),
+           T.StructField("_period", T.StringType(), False)]
+QUARANTINE_SCHEMA = T.StructType([
+    T.StructField("_source_file", T.StringType(), False), T.StructField("_line", T.LongType(), False),
+    T.StructField("_period", T.StringType(), False), T.StructField("_delivery_id", T.StringType(), False),
+    T.StructField("_loaded_at", T.TimestampType(), False),
+    T.StructField("_reasons", T.ArrayType(T.StringType(), False), False),
+    T.StructField("_raw_encrypted", T.BinaryType(), False)])
+LEDGER_SCHEMA = T.StructType([T.StructField(n, t, True) for n, t in [
+    ("delivery_id", T.StringType()), ("file", T.StringType()), ("checksum", T.StringType()),
+    ("size", T.LongType()), ("table", T.StringType()), ("period", T.StringType()), ("status", T.StringType()),
+    ("rows_read", T.LongType()), ("rows_loaded", T.LongType()), ("rows_quarantined", T.LongType()),
+    ("delta_version", T.LongType()), ("quarantine_version", T.LongType()), ("reason", T.StringType()),
+    ("loaded_at", T.TimestampType())]])
+UNMAPPED = "_UNMAPPED"
+QUARANTINE_KEY = "quarantine"
+SMALL_TABLE_BYTES = 64 << 20
+READ_CONF = {"spark.sql.files.maxPartitionBytes": str(1 << 50), "spark.sql.files.openCostInBytes": str(1 << 50)}
+
+
+class AccountingError(PdsError):
+    """Rows read differ from rows loaded + quarantined: nothing is recorded as done."""
+
+    exit_code = ExitCode.FAILED
+
+
+@dataclass
+class FileOutcome:
+    file: DeliveryFile
+    status: str  # loaded | skipped | duplicate | empty | header_error | unmapped
+    loaded: int = 0
+    quarantined: int = 0
+    delta_version: int | None = None
+    quarantine_version: int | None = None
+    reason: str | None = None
+
+    @property
+    def read(self) -> int:
+        return self.file.data_lines
+
+
+@dataclass
+class IngestResult:
+    outcomes: list[FileOutcome] = field(default_factory=list)
+
+    def total(self, attr: str, statuses=("loaded", "header_error", "unmapped")) -> int:
+        return sum(getattr(o, attr) for o in self.outcomes if o.status in statuses)
+
+    @property
+    def quarantine_ratio(self) -> float:
+        read = self.total("read")
+        return self.total("quarantined") / read if read else 0.0
+
+
+@dataclass(frozen=True)
+class IngestOptions:
+    delivery_id: str
+    dialect: CsvDialect
+    aliases: dict[str, tuple[str, ...]]
+    parallel: int = 2
+
+
+def escape_glob(path: str) -> str:
+    """Hadoop globbing reads []{}*? as patterns: escape them so any file name works."""
+    return "".join("\\" + c if c in "[]{}*?\\" else c for c in path)
+
+
+# -- pure pieces ---------------------------------------------------------------------
+def numbered_lines(spark: SparkSession, f: DeliveryFile, file_id: int,
+                   extra: dict[str, Column] | None = None) -> DataFrame:
+    """The file's lines with `_file_id` and `_line` (1-based); needs READ_CONF in force."""
+    lines = spark.read.text(escape_glob(str(f.path)))
+    return lines.select("value", F.lit(file_id).alias("_file_id"),
+                        ((F.monotonically_increasing_id().bitwiseAND(F.lit(LINE_MASK))) + 1).alias("_line"),
+                        *[c.alias(k) for k, c in (extra or {}).items()])
+
+
+def _union(frames: list[DataFrame]) -> DataFrame:
+    out = frames[0]
+    for frame in frames[1:]:
+        out = out.unionByName(frame)
+    return out
+
+
+def target_schema(table: Table, identifiers: list[str]) -> T.StructType:
+    """The catalogue's schema (key columns NOT NULL, pseudonyms as text) plus lineage."""
+    fields = []
+    for f in table.fields:
+        dtype = T.StringType() if f.name in identifiers else f.spark_type
+        fields.append(T.StructField(f.name, dtype, not (f.required or f.name in table.primary_key)))
+    return T.StructType(fields + LINEAGE)
+
+
+def _key_frame(spark: SparkSession, key: SecretKey) -> DataFrame:
+    return secret_frame(spark, {"__pds_qkey": key._material})
+
+
+def encrypted(df: DataFrame, column: str, key: SecretKey) -> DataFrame:
+    """`column` (text) replaced by its AES-256-GCM encryption; the key is a joined column, not a literal."""
+    keyed = df.crossJoin(F.broadcast(_key_frame(df.sparkSession, key)))
+    return keyed.withColumn(column, F.aes_encrypt(F.col(column).cast("binary"), F.col("__pds_qkey"),
+                                                  F.lit("GCM"))).drop("__pds_qkey")
+
+
+def decrypted(df: DataFrame, key: SecretKey, column: str = "_raw_encrypted") -> DataFrame:
+    """Quarantined lines in clear, for an authorised review (`_raw`)."""
+    keyed = df.crossJoin(F.broadcast(_key_frame(df.sparkSession, key)))
+    return keyed.withColumn("_raw", F.aes_decrypt(F.col(column), F.col("__pds_qkey"), F.lit("GCM"))
+                            .cast("string")).drop("__pds_qkey", column)
+
+
+# -- the loader ----------------------------------------------------------------------
+class Loader:
+    def __init__(self, spark: SparkSession, warehouse: Warehouse, policy: Policy, keys: KeyStore,
+                 options: IngestOptions, progress: Callable[[str], None] = log.info):
+        self.spark, self.warehouse, self.policy, self.keys, self.opt = spark, warehouse, policy, keys, options
+        self.progress = progress
+        self.loaded_at = datetime.now(timezone.utc).replace(microsecond=0, tzinfo=None)
+        self._local = threading.local()
+        self._interpreted: SparkSession | None = None
+
+    @property
+    def sp(self) -> SparkSession:
+        """The session of the table being loaded by this thread."""
+        return getattr(self._local, "spark", None) or self.spark
+
+    def _session_for(self, files: list[DeliveryFile]) -> SparkSession:
+        """Small tables run interpreted: compiling a wide table's parser costs more than running it."""
+        if sum(f.size for f in files) >= SMALL_TABLE_BYTES:
+            return self.spark
+        if self._interpreted is None:
+            child = self.spark.newSession()
+            child.conf.set("spark.sql.codegen.wholeStage", "false")
+            child.conf.set("spark.sql.codegen.factoryMode", "NO_CODEGEN")
+            for k, v in READ_CONF.items():
+                child.conf.set(k, v)
+            self._interpreted = child
+        return self._interpreted
+
+    # ledger -------------------------------------------------------------------------
+    def already_loaded(self, files: list[DeliveryFile]) -> set[tuple[str, ...]]:
+        """(checksum, table) of files the ledger records as loaded, and (checksum, table, file)
+        of every file it records (empty and duplicate ones too), among these files."""
+        if not files or not delta_exists(self.spark, self.warehouse.ledger):
+            return set()
+        sums = sorted({f.checksum for f in files})
+        rows = (self.spark.read.format("delta").load(self.warehouse.ledger).where(F.col("checksum").isin(*sums))
+                .select("checksum", "table", "file", "status").distinct().collect())  # a few per file at most
+        return ({(r.checksum, r.table) for r in rows if r.status in ("loaded", "header_error", "unmapped")}
+                | {(r.checksum, r.table, r.file) for r in rows})
+
+    def record(self, outcomes: list[FileOutcome]) -> None:
+        rows = [(self.opt.delivery_id, o.file.relative, o.file.checksum, o.file.size,
+                 o.file.table.name if o.file.table else UNMAPPED, o.file.period, o.status, o.read, o.loaded,
+                 o.quarantined, o.delta_version, o.quarantine_version, o.reason, self.loaded_at)
+                for o in outcomes if o.status != "skipped"]
+        if rows:
+            self.spark.createDataFrame(rows, LEDGER_SCHEMA).write.format("delta").mode("append") \
+                .save(self.warehouse.ledger)
+
+    # the run ------------------------------------------------------------------------
+    def run(self, files: list[DeliveryFile], reload: bool = False) -> IngestResult:
+        result = IngestResult()
+        done = set() if reload else self.already_loaded(files)
+        by_table: dict[str, list[DeliveryFile]] = defaultdict(list)
+        seen: dict[str, DeliveryFile] = {}
+        for f in files:
+            if f.size == 0 or f.lines == 0 or f.checksum in seen:
+                if (f.checksum, f.table.name if f.table else UNMAPPED, f.relative) in done:
+                    result.outcomes.append(FileOutcome(f, "skipped", reason="already recorded"))
+                    continue
+            if f.size == 0 or f.lines == 0:
+                result.outcomes.append(FileOutcome(f, "empty", reason="empty file"))
+            elif f.checksum in seen:
+                result.outcomes.append(FileOutcome(f, "duplicate", reason=f"same content as {seen[f.checksum].relative}"))
+            else:
+                seen[f.checksum] = f
+                by_table[f.table.name if f.table else UNMAPPED].append(f)
+        jobs = []
+        for name, group in sorted(by_table.items()):
+            periods: dict[str, list[DeliveryFile]] = defaultdict(list)
+            for f in group:
+                periods[f.period].append(f)
+            todo = []
+            for period_files in periods.values():
+                if all((f.checksum, name) in done for f in period_files):
+                    result.outcomes += [FileOutcome(f, "skipped", reason="already loaded") for f in period_files]
+                else:
+                    todo += period_files
+            if todo:
+                jobs.append((name, todo))
+        record_now = [o for o in result.outcomes if o.status in ("empty", "duplicate")]
+        total = len(jobs)
+        pool = ThreadPoolExecutor(max_workers=max(1, self.opt.parallel))
+        try:
+            with _conf(self.spark, READ_CONF):
+                futures = [pool.submit(self.load_table, name, todo) for name, todo in jobs]
+                for i, future in enumerate(futures, start=1):
+                    outcomes = future.result()
+                    result.outcomes += outcomes
+                    record_now += outcomes
+                    read = sum(o.read for o in outcomes)
+                    self.progress(f"[{i}/{total}] {jobs[i - 1][0]}: {len(outcomes)} file(s), {read:,} rows: "
+                                  f"{sum(o.loaded for o in outcomes):,} loaded, "
+                                  f"{sum(o.quarantined for o in outcomes):,} quarantined")
+                    if len(record_now) >= 200:
+                        self.record(record_now)
+                        record_now = []
+        except BaseException:
+            pool.shutdown(wait=True, cancel_futures=True)  # tables in flight finish; none start
+            raise
+        pool.shutdown()
+        self.record(record_now)
+        return result
+
+    def load_table(self, name: str, files: list[DeliveryFile]) -> list[FileOutcome]:
+        self._local.spark = self._session_for(files)
+        try:
+            return self._load_table(name, files)
+        finally:
+            self._local.spark = None
+
+    def _load_table(self, name: str, files: list[DeliveryFile]) -> list[FileOutcome]:
+        started = time.monotonic()
+        if name == UNMAPPED:
+            return self._quarantine_whole(None, files, "file: maps to no catalogue table")
+        table = files[0].table
+        fits, misfits = [], []
+        for f in files:
+            lay, problem = layout(table, _split_header(f.header or "", self.opt.dialect.separator), self.opt.aliases)
+            (fits if lay else misfits).append((f, lay, problem))
+        outcomes = self._quarantine_whole(table, [f for f, _, _ in misfits], None,
+                                          {f.relative: f"header: {p}" for f, _, p in misfits}) if misfits else []
+        if fits:
+            outcomes += self._load(table, fits)
+        log.debug("%s loaded in %.1f s", name, time.monotonic() - started)
+        return outcomes
+
+    def _identifiers(self, table: Table) -> dict[str, tuple[str, ...]]:
+        plan = self.policy.plan(table.name, table.column_names)
+        return plan.pseudonyms
+
+    def _ensure_table(self, table: Table, identifiers: dict[str, tuple[str, ...]]) -> tuple[str, dict[str, int]]:
+        """Create the table if needed; the key versions its pseudonyms are at."""
+        from delta.tables import DeltaTable
+
+        path = self.warehouse.snds(table.name)
+        columns = [c for cols in identifiers.values() for c in cols]
+        if not delta_exists(self.sp, path):
+            builder = (DeltaTable.createIfNotExists(self.sp).location(path)
+                       .addColumns(target_schema(table, columns)).partitionedBy("_period")
+                       .property("pds.catalogue.table", table.name))
+            for key, cols in identifiers.items():
+                builder = builder.property(f"{PROPERTY}.{key}.columns", ",".join(cols)) \
+                    .property(f"{PROPERTY}.{key}.version", str(self.keys.ensure(key).versions))
+            builder.execute()
+        props = table_properties(self.sp, path)
+        return path, {key: int(props.get(f"{PROPERTY}.{key}.version", "0")) for key in identifiers}
+
+    def _parsed(self, table: Table, fits: list[tuple[DeliveryFile, Layout, str | None]]) -> DataFrame:
+        """The data lines of these files, parsed once per header layout (usually one)."""
+        by_layout: dict[tuple, list[tuple[int, DeliveryFile, Layout]]] = defaultdict(list)
+        for file_id, (f, lay, _) in enumerate(fits):
+            by_layout[(lay.width, tuple(sorted(lay.positions.items())))].append((file_id, f, lay))
+        parsed = []
+        for group in by_layout.values():
+            lines = _union([numbered_lines(self.sp, f, file_id, extra={
+                "_source_file": F.lit(f.relative), "_period": F.lit(f.period),
+                "_truncated_at": F.lit(-1 if f.complete else f.lines)}) for file_id, f, _ in group])
+            lines = lines.where(F.col("_line") > 1)
+            parsed.append(parse_lines(lines, table, self.opt.dialect, group[0][2],
+                                      "_line = _truncated_at",
+                                      keep=("_file_id", "_line", "_source_file", "_period")))
+        return _union(parsed)
+
+    def _load(self, table: Table, fits: list[tuple[DeliveryFile, Layout, str | None]]) -> list[FileOutcome]:
+        identifiers = self._identifiers(table)
+        path, versions = self._ensure_table(table, identifiers)
+        parsed = self._parsed(table, fits)
+        bad = F.size("_problems") > 0
+        exprs = []
+        for i in range(len(fits)):
+            exprs += [F.count_if(F.col("_file_id") == i).alias(f"read_{i}"),
+                      F.count_if((F.col("_file_id") == i) & bad).alias(f"bad_{i}")]
+        observation = Observation(f"ingest-{table.name}-{id(fits)}")
+        good = parsed.observe(observation, *exprs).where(~bad)
+        good = good.select(*table.column_names, "_source_file",
+                           F.lit(self.opt.delivery_id).alias("_delivery_id"),
+                           F.lit(self.loaded_at).cast("timestamp").alias("_loaded_at"), "_period")
+        for key, cols in identifiers.items():
+            if versions[key] < 1:
+                raise PdsError(f"{path} holds identifier columns ({', '.join(cols)}) but records no version "
+                               f"of key '{key}': refusing to write them in clear")
+            good = pseudonymise(good, cols, self.keys.chain(key, until=versions[key]))
+        periods = sorted({f.period for f, _, _ in fits})
+        where = "_period IN (" + ", ".join(_sql_text(p) for p in periods) + ")"
+        (good.write.format("delta").mode("overwrite").option("replaceWhere", where).save(path))
+        last = last_commit(self.sp, path)
+        counts = observation.get
+        written = int(last["operationMetrics"].get("numOutputRows", "0"))
+        outcomes = []
+        for i, (f, _, _) in enumerate(fits):
+            read, refused = counts[f"read_{i}"], counts[f"bad_{i}"]
+            if read != f.data_lines:
+                raise AccountingError(f"{f.relative}: Spark read {read} data lines, the file has {f.data_lines}")
+            outcomes.append(FileOutcome(f, "loaded", read - refused, refused, last["version"]))
+        if written != sum(o.loaded for o in outcomes):
+            raise AccountingError(f"{table.name}: Delta wrote {written} rows, {sum(o.loaded for o in outcomes)} "
+                                  "were good")
+        to_quarantine = [(i, fit) for i, fit in enumerate(fits) if outcomes[i].quarantined]
+        version = self._write_quarantine(table.name, periods, self._parsed(table, [fit for _, fit in to_quarantine])
+                                         .where(bad) if to_quarantine else None,
+                                         sum(o.quarantined for o in outcomes))
+        for o in outcomes:
+            o.quarantine_version = version
+        return outcomes
+
+    def _quarantine_whole(self, table: Table | None, files: list[DeliveryFile], reason: str | None,
+                          reasons: dict[str, str] | None = None) -> list[FileOutcome]:
+        """Every data line of these files to quarantine (unknown table, or a header that does not fit)."""
+        if not files:
+            return []
+        name = table.name if table else UNMAPPED
+        out = _union([numbered_lines(self.sp, f, file_id, extra={
+            "_problems": F.array(F.lit(reason or reasons[f.relative])), "_source_file": F.lit(f.relative),
+            "_period": F.lit(f.period)}) for file_id, f in enumerate(files)])
+        out = out.where(F.col("_line") > 1).withColumnRenamed("value", "_raw")
+        periods = sorted({f.period for f in files}) if table else None
+        expected = sum(f.data_lines for f in files)
+        version = self._write_quarantine(name, periods, out, expected, [f.relative for f in files])
+        status = "unmapped" if table is None else "header_error"
+        return [FileOutcome(f, status, 0, f.data_lines, None, version, reason or reasons[f.relative]) for f in files]
+
+    def _write_quarantine(self, name: str, periods: list[str] | None, bad: DataFrame | None, expected: int,
+                          files: list[str] | None = None) -> int | None:
+        """Replace this load's periods (or files) in the table's quarantine; checks the count."""
+        from delta.tables import DeltaTable
+
+        path = self.warehouse.quarantine(name)
+        exists = delta_exists(self.sp, path)
+        if bad is None and not exists:
+            return None
+        self.keys.ensure(QUARANTINE_KEY)
+        key = self.keys.chain(QUARANTINE_KEY)[-1]
+        if bad is None:
+            bad = self.sp.createDataFrame([], "_source_file string, _line long, _period string, "
+                                                 "_problems array<string>, _raw string")
+        rows = bad.select("_source_file", F.col("_line").cast("long"), "_period",
+                          F.lit(self.opt.delivery_id).alias("_delivery_id"),
+                          F.lit(self.loaded_at).cast("timestamp").alias("_loaded_at"),
+                          F.col("_problems").alias("_reasons"), "_raw")
+        rows = encrypted(rows, "_raw", key).withColumnRenamed("_raw", "_raw_encrypted")
+        if not exists:
+            DeltaTable.createIfNotExists(self.sp).location(path).addColumns(QUARANTINE_SCHEMA) \
+                .property("pds.quarantine.key", QUARANTINE_KEY).execute()
+        where = ("_period IN (" + ", ".join(_sql_text(p) for p in periods) + ")" if periods is not None
+                 else "_source_file IN (" + ", ".join(_sql_text(p) for p in files) + ")")
+        rows.write.format("delta").mode("overwrite").option("replaceWhere", where).save(path)
+        last = last_commit(self.sp, path)
+        written = int(last["operationMetrics"].get("numOutputRows", "0"))
+        if written != expected:
+            raise AccountingError(f"{name}: quarantine received {written} rows, {expected} were refused")
+        return last["version"]
+
+
+def table_properties(spark: SparkSession, path: str) -> dict[str, str]:
+    return {r.key: r.value for r in spark.sql(f"SHOW TBLPROPERTIES delta.`{_quoted(path)}`").collect()}
+
+
+def last_commit(spark: SparkSession, path: str):
+    """(version, operationMetrics) of the table's latest commit."""
+    from delta.tables import DeltaTable
+
+    return DeltaTable.forPath(spark, path).history(1).select("version", "operationMetrics").first()
+
+
+def _quoted(path: str) -> str:
+    return path.replace("`", "``")
+
+
+def _split_header(header: str, sep: str) -> list[str]:
+    return [h.strip().strip('"') for h in header.split(sep)]
+
+
+def _sql_text(value: str) -> str:
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+class _conf:
+    """Session settings for the duration of a block, restored afterwards."""
+
+    def __init__(self, spark: SparkSession, values: dict[str, str]):
+        self.spark, self.values, self.saved = spark, values, {}
+
+    def __enter__(self):
+        for k, v in self.values.items():
+            self.saved[k] = self.spark.conf.get(k, None)
+            self.spark.conf.set(k, v)
+
+    def __exit__(self, *exc):
+        for k, v in self.saved.items():
+            if v is None:
+                self.spark.conf.unset(k)
+            else:
+                self.spark.conf.set(k, v)
+
+

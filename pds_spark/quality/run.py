@@ -1,0 +1,119 @@
+"""Run the quality checks over loaded tables, store the metrics, write the report."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from dataclasses import asdict
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Callable
+
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
+
+from pds_spark import report
+from pds_spark.catalog import Catalogue
+from pds_spark.quality.checks import Metric, check_table
+from pds_spark.warehouse import Warehouse, delta_exists
+
+log = logging.getLogger("pds.quality")
+METRICS_SCHEMA = T.StructType([
+    T.StructField("run_id", T.StringType(), False), T.StructField("run_at", T.TimestampType(), False),
+    T.StructField("table", T.StringType(), False), T.StructField("check", T.StringType(), False),
+    T.StructField("column", T.StringType(), True), T.StructField("period", T.StringType(), True),
+    T.StructField("value", T.DoubleType(), True), T.StructField("passed", T.BooleanType(), False),
+    T.StructField("severity", T.StringType(), False), T.StructField("detail", T.StringType(), True)])
+
+
+def _previous_period_rows(spark: SparkSession, warehouse: Warehouse, tables: list[str]) -> dict[str, dict[str, float]]:
+    """table -> period -> rows, from the latest earlier run that measured each table."""
+    if not delta_exists(spark, warehouse.quality_metrics):
+        return {}
+    m = spark.read.format("delta").load(warehouse.quality_metrics).where(
+        (F.col("check") == "period_rows") & F.col("table").isin(*tables))
+    latest = m.groupBy("table").agg(F.max("run_at").alias("run_at"))
+    rows = m.join(latest, ["table", "run_at"]).select("table", "period", "value").collect()  # one per period
+    out: dict[str, dict[str, float]] = {}
+    for r in rows:
+        out.setdefault(r.table, {})[r.period] = r.value
+    return out
+
+
+def run_quality(spark: SparkSession, warehouse: Warehouse, catalogue: Catalogue, tables: list[str],
+                extra_fks: list[dict], report_path: Path, progress: Callable[[str], None] = log.info
+                ) -> tuple[list[Metric], Path]:
+    """Check each table, append the metrics to the quality-metrics table, write the HTML report."""
+    from pds_spark.synth.codes import code_list
+
+    run_id, run_at = uuid.uuid4().hex[:12], datetime.now(timezone.utc).replace(microsecond=0, tzinfo=None)
+    previous = _previous_period_rows(spark, warehouse, tables)
+    cache: dict[str, DataFrame | None] = {}
+
+    def load(name: str) -> DataFrame | None:
+        if name not in cache:
+            path = warehouse.snds(name)
+            cache[name] = spark.read.format("delta").load(path) if delta_exists(spark, path) else None
+        return cache[name]
+
+    metrics: list[Metric] = []
+    for i, name in enumerate(tables, start=1):
+        df = load(name)
+        if df is None:
+            continue
+        found = check_table(spark, df, catalogue.table(name), catalogue, load, extra_fks,
+                            lambda ref: code_list(catalogue, ref), previous.get(name, {}))
+        metrics += found
+        failed = [m for m in found if not m.passed]
+        progress(f"quality [{i}/{len(tables)}] {name}: {len(found)} metrics, "
+                 f"{sum(m.severity == 'error' for m in failed)} errors, {sum(m.severity == 'warning' for m in failed)} warnings")
+    rows = [(run_id, run_at, m.table, m.check, m.column, m.period, m.value, m.passed, m.severity, m.detail)
+            for m in metrics]
+    if rows:
+        spark.createDataFrame(rows, METRICS_SCHEMA).write.format("delta").mode("append").save(warehouse.quality_metrics)
+    return metrics, write_report(report_path, run_id, metrics)
+
+
+def write_report(path: Path, run_id: str, metrics: list[Metric]) -> Path:
+    errors = [m for m in metrics if not m.passed and m.severity == "error"]
+    warnings = [m for m in metrics if not m.passed and m.severity == "warning"]
+    tables = sorted({m.table for m in metrics})
+    summary = []
+    for t in tables:
+        mine = [m for m in metrics if m.table == t]
+        rows = next((int(m.value) for m in mine if m.check == "rows"), 0)
+        summary.append((t, rows, sum(not m.passed and m.severity == "error" for m in mine),
+                        sum(not m.passed and m.severity == "warning" for m in mine)))
+    nulls = [(m.table, m.column, m.value) for m in metrics if m.check == "null_rate" and m.value and m.value > 0.5]
+    ok = not errors
+    verdict = (f"{len(tables)} tables checked: {len(errors)} errors, {len(warnings)} warnings"
+               + ("" if ok else " - see below"))
+    sections = [
+        report.Section("Tables", [f"run {run_id}"], ["table", "rows", "errors", "warnings"], summary),
+        report.Section("Errors (primary keys, foreign keys)", [], ["table", "check", "columns", "detail"],
+                       [(m.table, m.check, m.column, m.detail) for m in errors]),
+        report.Section("Warnings (code lists, rows per period)", [], ["table", "check", "column", "period", "detail"],
+                       [(m.table, m.check, m.column, m.period, m.detail) for m in warnings]),
+        report.Section("Rows per period", [], ["table", "period", "rows", "compared with the previous load"],
+                       [(m.table, m.period, int(m.value or 0), m.detail) for m in metrics if m.check == "period_rows"]),
+        report.Section("Mostly empty columns (over 50 % null)", [], ["table", "column", "null rate"], nulls),
+    ]
+    return report.write(path, "Quality of loaded tables", verdict, ok, sections,
+                        {"run_id": run_id, "metrics": [asdict(m) for m in metrics]})
+
+
+def quality_step(run, catalogue, tables: list[str], report: Path | None = None) -> int:
+    """Shared with the ingest job: check, record, summarise; the number of errors."""
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S")
+    path = report or run.settings.paths.work / "reports" / f"quality-{stamp}.html"
+    from pds_spark.ingest.rules import IngestRules
+
+    rules = IngestRules.from_settings(run.settings)
+    metrics, written = run_quality(run.spark, run.warehouse, catalogue, tables, list(rules.foreign_keys), path)
+    errors = [m for m in metrics if not m.passed and m.severity == "error"]
+    warnings = [m for m in metrics if not m.passed and m.severity == "warning"]
+    run.output(written)
+    run.summary.append(f"quality: {len(tables)} tables, {len(errors)} errors, {len(warnings)} warnings: {written}")
+    run.summary += [f"  error: {m.table} {m.check} ({m.column}): {m.detail}" for m in errors[:20]]
+    return len(errors)
