@@ -213,6 +213,38 @@ def test_running_the_same_delivery_again_changes_nothing(spark, settings, catalo
     assert spark.read.format("delta").load(str(root / "wh" / "ledger")).count() == ledger_rows
 
 
+def test_quality_checks_keys_codes_and_periods_and_writes_a_report(spark, catalogue, settings, clean_load, tmp_path):
+    from pds_spark.quality.run import run_quality
+
+    root, _, _ = clean_load
+    wh = Warehouse(root / "wh")
+    rules = IngestRules.from_settings(settings)
+    tables = ["ER_PRS_F", "ER_PHA_F", "IR_BEN_R", "T_MCOaaB", "T_MCOaaC"]
+    metrics, report = run_quality(spark, wh, catalogue, tables, list(rules.foreign_keys), tmp_path / "q.html")
+    by = {(m.table, m.check, m.column): m for m in metrics}
+    nine = "DCT_ORD_NUM,FLX_DIS_DTD,FLX_EMT_NUM,FLX_EMT_ORD,FLX_EMT_TYP,FLX_TRT_DTD,ORG_CLE_NUM,PRS_ORD_NUM,REM_TYP_AFF"
+    assert by[("ER_PHA_F", "foreign_key", nine)].passed
+    assert by[("T_MCOaaC", "foreign_key", "NIR_ANO_17")].passed  # usable stays chain, after pseudonymisation
+    assert by[("T_MCOaaC", "foreign_key", "ETA_NUM,RSA_NUM")].passed
+    assert by[("ER_PRS_F", "primary_key", nine)].passed
+    assert by[("IR_BEN_R", "rows", "")].value > 0
+    assert 0 <= by[("ER_PRS_F", "null_rate", "PRS_ACT_QTE")].value <= 1
+    assert any(m.check == "code_list" for m in metrics) and any(m.check == "period_rows" for m in metrics)
+    assert "Quality of loaded tables" in report.read_text()
+    stored = spark.read.format("delta").load(wh.quality_metrics)
+    assert stored.count() >= len(metrics)
+
+    # a duplicated key and a changed period are caught on the next run
+    prs = spark.read.format("delta").load(wh.snds("ER_PRS_F"))
+    dup_dir = tmp_path / "dup"
+    prs.union(prs.limit(1)).write.format("delta").save(str(dup_dir / "snds" / "ER_PRS_F"))
+    spark.read.format("delta").load(wh.quality_metrics).write.format("delta").save(str(dup_dir / "quality_metrics"))
+    again, _ = run_quality(spark, Warehouse(dup_dir), catalogue, ["ER_PRS_F"], [], tmp_path / "q2.html")
+    pk = next(m for m in again if m.check == "primary_key")
+    assert not pk.passed and pk.severity == "error" and pk.value == 1
+    assert all(m.passed for m in again if m.check == "period_rows")  # one row more is not a big change
+
+
 def test_a_redelivered_period_replaces_exactly_that_period(spark, settings, catalogue, corpus, clean_load, tmp_path):
     root, _, _ = clean_load
     wh = root / "wh"

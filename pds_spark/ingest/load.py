@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Callable
 
-from pyspark.sql import Column, DataFrame, Observation, SparkSession
+from pyspark.sql import DataFrame, Observation, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
@@ -109,13 +109,24 @@ def escape_glob(path: str) -> str:
 
 
 # -- pure pieces ---------------------------------------------------------------------
-def numbered_lines(spark: SparkSession, f: DeliveryFile, file_id: int,
-                   extra: dict[str, Column] | None = None) -> DataFrame:
-    """The file's lines with `_file_id` and `_line` (1-based); needs READ_CONF in force."""
-    lines = spark.read.text(escape_glob(str(f.path)))
-    return lines.select("value", F.lit(file_id).alias("_file_id"),
-                        ((F.monotonically_increasing_id().bitwiseAND(F.lit(LINE_MASK))) + 1).alias("_line"),
-                        *[c.alias(k) for k, c in (extra or {}).items()])
+def numbered_lines(spark: SparkSession, files: list[tuple[int, DeliveryFile]],
+                   extra: dict[str, Callable[[DeliveryFile], object]] | None = None) -> DataFrame:
+    """The lines of these files with `_file_id` and `_line` (1-based), in one scan.
+
+    Needs READ_CONF in force (one partition per file). Each row finds its file through
+    `_metadata.file_path`, percent-decoded; `extra` adds one literal column per file.
+    """
+    lines = spark.read.text([escape_glob(str(f.path)) for _, f in files])
+    where = F.regexp_replace(F.url_decode(F.replace(F.col("_metadata.file_path"), F.lit("+"), F.lit("%2B"))),
+                             "^file:", "")
+    ids = F.create_map(*[x for file_id, f in files for x in (F.lit(str(f.path)), F.lit(file_id))])
+    lines = lines.select("value", F.try_element_at(ids, where).alias("_file_id"),
+                         ((F.monotonically_increasing_id().bitwiseAND(F.lit(LINE_MASK))) + 1).alias("_line"))
+    columns = []
+    for name, value_of in (extra or {}).items():
+        by_id = F.create_map(*[x for file_id, f in files for x in (F.lit(file_id), F.lit(value_of(f)))])
+        columns.append(F.try_element_at(by_id, F.col("_file_id")).alias(name))
+    return lines.select("*", *columns)
 
 
 def _union(frames: list[DataFrame]) -> DataFrame:
@@ -307,9 +318,9 @@ class Loader:
             by_layout[(lay.width, tuple(sorted(lay.positions.items())))].append((file_id, f, lay))
         parsed = []
         for group in by_layout.values():
-            lines = _union([numbered_lines(self.sp, f, file_id, extra={
-                "_source_file": F.lit(f.relative), "_period": F.lit(f.period),
-                "_truncated_at": F.lit(-1 if f.complete else f.lines)}) for file_id, f, _ in group])
+            lines = numbered_lines(self.sp, [(file_id, f) for file_id, f, _ in group], extra={
+                "_source_file": lambda f: f.relative, "_period": lambda f: f.period,
+                "_truncated_at": lambda f: -1 if f.complete else f.lines})
             lines = lines.where(F.col("_line") > 1)
             parsed.append(parse_lines(lines, table, self.opt.dialect, group[0][2],
                                       "_line = _truncated_at",
@@ -364,10 +375,11 @@ class Loader:
         if not files:
             return []
         name = table.name if table else UNMAPPED
-        out = _union([numbered_lines(self.sp, f, file_id, extra={
-            "_problems": F.array(F.lit(reason or reasons[f.relative])), "_source_file": F.lit(f.relative),
-            "_period": F.lit(f.period)}) for file_id, f in enumerate(files)])
-        out = out.where(F.col("_line") > 1).withColumnRenamed("value", "_raw")
+        out = numbered_lines(self.sp, list(enumerate(files)), extra={
+            "_reason": lambda f: reason or reasons[f.relative], "_source_file": lambda f: f.relative,
+            "_period": lambda f: f.period})
+        out = (out.where(F.col("_line") > 1).withColumnRenamed("value", "_raw")
+               .withColumn("_problems", F.array(F.col("_reason"))).drop("_reason"))
         periods = sorted({f.period for f in files}) if table else None
         expected = sum(f.data_lines for f in files)
         version = self._write_quarantine(name, periods, out, expected, [f.relative for f in files])
