@@ -47,3 +47,9 @@ def delta_exists(spark: SparkSession, path: str) -> bool:
     from delta.tables import DeltaTable
 
     return DeltaTable.isDeltaTable(spark, path)
+
+
+def table_properties(spark: SparkSession, path: str) -> dict[str, str]:
+    """A Delta table's properties (SHOW TBLPROPERTIES reads the log's metadata only)."""
+    quoted = str(path).replace("`", "``")
+    return {r.key: r.value for r in spark.sql(f"SHOW TBLPROPERTIES delta.`{quoted}`").collect()}

@@ -9,13 +9,11 @@ import hashlib
 import json
 from pathlib import Path
 
-import pytest
 from pyspark.sql import functions as F
 
 from pds_spark.catalog import dialect
 from pds_spark.ingest.parse import typed
 from pds_spark.synth import CorpusConfig, generate_corpus
-from tests.conftest import SMALL
 from pds_spark.synth.model import DCIR_KEYS, PMSI_RET_FLAGS
 
 def read_table(spark, catalogue, corpus: Path, table: str, the_dialect="schema", raw=False):

@@ -30,11 +30,12 @@ from pds_spark.catalog.model import Table
 from pds_spark.errors import ExitCode, PdsError
 from pds_spark.ingest.discover import DeliveryFile
 from pds_spark.ingest.lines import Layout, layout, parse_lines
+from pds_spark.ingest.parse import sql_text
 from pds_spark.pseudo.apply import PROPERTY
 from pds_spark.pseudo.hmac import SecretKey, pseudonymise, secret_frame
 from pds_spark.pseudo.keystore import KeyStore
 from pds_spark.pseudo.policy import Policy
-from pds_spark.warehouse import Warehouse, delta_exists
+from pds_spark.warehouse import Warehouse, delta_exists, table_properties
 
 log = logging.getLogger("pds.ingest")
 
@@ -347,7 +348,7 @@ class Loader:
                                f"of key '{key}': refusing to write them in clear")
             good = pseudonymise(good, cols, self.keys.chain(key, until=versions[key]))
         periods = sorted({f.period for f, _, _ in fits})
-        where = "_period IN (" + ", ".join(_sql_text(p) for p in periods) + ")"
+        where = "_period IN (" + ", ".join(sql_text(p) for p in periods) + ")"
         (good.write.format("delta").mode("overwrite").option("replaceWhere", where).save(path))
         last = last_commit(self.sp, path)
         counts = observation.get
@@ -408,18 +409,14 @@ class Loader:
         if not exists:
             DeltaTable.createIfNotExists(self.sp).location(path).addColumns(QUARANTINE_SCHEMA) \
                 .property("pds.quarantine.key", QUARANTINE_KEY).execute()
-        where = ("_period IN (" + ", ".join(_sql_text(p) for p in periods) + ")" if periods is not None
-                 else "_source_file IN (" + ", ".join(_sql_text(p) for p in files) + ")")
+        where = ("_period IN (" + ", ".join(sql_text(p) for p in periods) + ")" if periods is not None
+                 else "_source_file IN (" + ", ".join(sql_text(p) for p in files) + ")")
         rows.write.format("delta").mode("overwrite").option("replaceWhere", where).save(path)
         last = last_commit(self.sp, path)
         written = int(last["operationMetrics"].get("numOutputRows", "0"))
         if written != expected:
             raise AccountingError(f"{name}: quarantine received {written} rows, {expected} were refused")
         return last["version"]
-
-
-def table_properties(spark: SparkSession, path: str) -> dict[str, str]:
-    return {r.key: r.value for r in spark.sql(f"SHOW TBLPROPERTIES delta.`{_quoted(path)}`").collect()}
 
 
 def last_commit(spark: SparkSession, path: str):
@@ -429,16 +426,8 @@ def last_commit(spark: SparkSession, path: str):
     return DeltaTable.forPath(spark, path).history(1).select("version", "operationMetrics").first()
 
 
-def _quoted(path: str) -> str:
-    return path.replace("`", "``")
-
-
 def _split_header(header: str, sep: str) -> list[str]:
     return [h.strip().strip('"') for h in header.split(sep)]
-
-
-def _sql_text(value: str) -> str:
-    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
 class _conf:

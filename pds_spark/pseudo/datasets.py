@@ -13,6 +13,7 @@ from pds_spark.pseudo.apply import PROPERTY, apply_plan, properties, pseudonym_s
 from pds_spark.pseudo.hmac import pseudonymise
 from pds_spark.pseudo.keystore import KeyStore
 from pds_spark.pseudo.policy import Plan, Policy
+from pds_spark.warehouse import table_properties
 
 log = logging.getLogger("pds.pseudo")
 FORMATS = ("csv", "parquet", "delta")
@@ -52,12 +53,6 @@ def _first_line(path: Path, encoding: str) -> str:
     opener = gzip.open if path.name.endswith(".gz") else open
     with opener(path, "rt", encoding=encoding, errors="replace") as fh:
         return fh.readline()
-
-
-def table_properties(spark: SparkSession, path: str) -> dict[str, str]:
-    from delta.tables import DeltaTable
-
-    return dict(DeltaTable.forPath(spark, path).detail().select("properties").first()["properties"] or {})
 
 
 def write_table(df: DataFrame, path: Path, props: dict[str, str]) -> None:
