@@ -18,6 +18,7 @@ from pathlib import Path
 from pds_spark.catalog import Catalogue, dialect
 from pds_spark.errors import ExitCode
 from pds_spark.ingest import discover, ingest_delivery
+from pds_spark.access import Resource
 from pds_spark.jobrunner import JobRun, run_job
 from pds_spark.quality.run import quality_step
 
@@ -37,6 +38,7 @@ def add_arguments(parser):
 
 def body(run: JobRun):
     a = run.args
+    run.authorize("ingest", Resource.of(columns=a.tables or ()))
     overrides = {}
     if a.catalog:
         overrides["paths.catalog"] = str(a.catalog.resolve())

@@ -30,6 +30,7 @@ def add_arguments(parser):
 
 def body(run: JobRun):
     a = run.args
+    run.authorize("keys")
     keys = KeyStore.from_settings(run.settings)
     if a.action == "list":
         for k in keys.list():

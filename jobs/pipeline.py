@@ -31,6 +31,7 @@ def add_arguments(parser):
 
 
 def body(run: JobRun):
+    run.authorize("pipeline")
     a, paths = run.args, run.settings.paths
     catalogue = Catalogue.from_settings(run.settings)
     run.input(paths.catalog)

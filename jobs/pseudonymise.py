@@ -14,6 +14,7 @@ the project's own key, so the extract cannot be joined with any other project's.
 import sys
 from pathlib import Path
 
+from pds_spark.access import Resource
 from pds_spark.jobrunner import JobRun, run_job
 from pds_spark.pseudo.datasets import (FORMATS, guess_format, pseudonymise_frame, read_dataset,
                                         table_properties, write_table)
@@ -37,6 +38,7 @@ def table_name(path: Path) -> str:
 
 def body(run: JobRun):
     a = run.args
+    run.authorize("pseudonymise", Resource(columns={a.input.name: ("*",)}))
     policy, keys = Policy.from_settings(run.settings), KeyStore.from_settings(run.settings)
     fmt = a.format or guess_format(a.input)
     df = read_dataset(run.spark, a.input, fmt, a.sep, a.encoding)

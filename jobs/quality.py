@@ -15,6 +15,7 @@ from pathlib import Path
 
 from pds_spark.catalog import Catalogue
 from pds_spark.errors import ExitCode
+from pds_spark.access import Resource
 from pds_spark.jobrunner import JobRun, run_job
 from pds_spark.quality.run import quality_step
 
@@ -30,6 +31,7 @@ def loaded_tables(run: JobRun) -> list[str]:
 
 
 def body(run: JobRun):
+    run.authorize("quality", Resource.of(columns=run.args.tables or ()))
     catalogue = Catalogue.from_settings(run.settings)
     tables = [catalogue.table(t).name for t in run.args.tables] if run.args.tables else loaded_tables(run)
     if not tables:

@@ -14,6 +14,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from pds_spark.errors import ExitCode
+from pds_spark.access import Resource
 from pds_spark.jobrunner import JobRun, run_job
 from pds_spark.pseudo.conformity import findings, name_frame
 from pds_spark.pseudo.datasets import FORMATS, read_dataset
@@ -33,6 +34,7 @@ def add_arguments(parser):
 
 def body(run: JobRun):
     a = run.args
+    run.authorize("validate_conformity", Resource(columns={a.input.name: ("*",)}))
     policy = Policy.from_settings(run.settings)
     unknown = [c for c in a.allow if c not in policy.quasi_identifiers]
     if unknown:

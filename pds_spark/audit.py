@@ -107,35 +107,43 @@ def _last(spark: SparkSession, path: str) -> tuple[int, str]:
 
 
 def append(spark: SparkSession, path: str, record: AuditRecord, attempts: int = 20) -> int:
-    """Append one record at the end of the chain; returns its sequence number."""
+    """Append one record at the end of the chain; returns its sequence number.
+
+    One MERGE reads the end of the chain and inserts the next record in the same Delta
+    transaction, so two writers cannot both take the same place: one conflicts and retries.
+    """
     from delta import exceptions as dx
     from delta.tables import DeltaTable
     from pds_spark.warehouse import delta_exists
 
     for attempt in range(attempts):
-        exists = delta_exists(spark, path)
-        seq, prev = _last(spark, path) if exists else (0, GENESIS)
-        new = (spark.createDataFrame([record.row(seq + 1, prev)], SCHEMA)
-               .withColumn("record_hash", record_hash()))
         try:
-            if not exists:
-                (new.write.format("delta").mode("errorifexists")
-                 .option("delta.appendOnly", "true").save(path))
-                return seq + 1
-            metrics = (DeltaTable.forPath(spark, path).alias("a")
-                       .merge(new.alias("n"), "a.seq = n.seq").whenNotMatchedInsertAll().execute())
-            inserted = metrics.first()["num_inserted_rows"] if metrics is not None else 1
-            if inserted == 1:
-                return seq + 1
+            if not delta_exists(spark, path):
+                new = spark.createDataFrame([record.row(1, GENESIS)], SCHEMA).withColumn("record_hash", record_hash())
+                new.write.format("delta").mode("errorifexists").option("delta.appendOnly", "true").save(path)
+                return 1
+            table = DeltaTable.forPath(spark, path)
+            end = table.toDF().agg(F.coalesce(F.max("seq"), F.lit(0)).alias("last_seq"),
+                                   F.coalesce(F.max_by("record_hash", "seq"), F.lit(GENESIS)).alias("last_hash"))
+            new = (spark.createDataFrame([record.row(0, GENESIS)], SCHEMA).crossJoin(end)
+                   .withColumn("seq", F.col("last_seq") + 1).withColumn("prev_hash", F.col("last_hash"))
+                   .select(*SCHEMA.fieldNames()).withColumn("record_hash", record_hash()))
+            metrics = table.alias("a").merge(new.alias("n"), "a.seq = n.seq").whenNotMatchedInsertAll().execute()
+            if metrics is None or metrics.first()["num_inserted_rows"] == 1:
+                return int(_last(spark, path)[0]) if metrics is None else _seq_of(spark, path, record.run_id)
         except (dx.DeltaConcurrentModificationException, dx.ConcurrentAppendException,
                 dx.ConcurrentWriteException, dx.ConcurrentTransactionException,
                 dx.MetadataChangedException, dx.ProtocolChangedException):
             pass  # another writer took this place in the chain: read the end again
         except Exception:  # noqa: BLE001 - the table was created by a concurrent writer
-            if exists or not delta_exists(spark, path):
+            if not delta_exists(spark, path):
                 raise
         time.sleep(min(0.05 * (attempt + 1), 1.0))
     raise RuntimeError(f"audit: could not append to {path} after {attempts} attempts")
+
+
+def _seq_of(spark: SparkSession, path: str, run_id: str) -> int:
+    return read(spark, path).where(F.col("run_id") == run_id).agg(F.max("seq")).first()[0]
 
 
 @dataclass(frozen=True)
@@ -143,15 +151,24 @@ class ChainReport:
     records: int
     first_broken_seq: int | None
     reason: str | None
+    head: str | None = None  # "SEQ:HASH" of the last record: keep it elsewhere as an anchor
 
     @property
     def intact(self) -> bool:
         return self.first_broken_seq is None
 
 
-def verify(spark: SparkSession, path: str) -> ChainReport:
+def head(spark: SparkSession, path: str) -> str | None:
+    """The anchor of the trail's end, "SEQ:HASH"; copied to a write-once place, it
+    lets a later verify detect a truncated or entirely re-chained trail."""
+    seq, digest = _last(spark, path)
+    return f"{seq}:{digest}" if seq else None
+
+
+def verify(spark: SparkSession, path: str, anchors: list[str] = ()) -> ChainReport:
     """Recompute the chain in Spark (a join of each record with its predecessor, no
-    driver-side collection of records) and report the first broken link."""
+    driver-side collection of records) and report the first broken link; each anchor
+    "SEQ:HASH" must still be in the chain."""
     records = read(spark, path)
     recomputed = records.withColumn("expected_hash", record_hash())
     previous = records.select((F.col("seq") + 1).alias("seq"), F.col("record_hash").alias("pred_hash"))
@@ -163,15 +180,34 @@ def verify(spark: SparkSession, path: str) -> ChainReport:
                            .when(F.col("expected_prev").isNull(), F.lit("the previous record is missing"))
                            .when(F.col("prev_hash") != F.col("expected_prev"),
                                  F.lit("prev_hash does not match the previous record"))))
+    wanted = [_anchor(a) for a in anchors]
+    anchor_hash = {seq: digest for seq, digest in wanted}
+    last_hash = F.max_by("record_hash", "seq")
     stats = checked.agg(
         F.count("*").alias("n"), F.countDistinct("seq").alias("distinct"), F.max("seq").alias("last"),
-        F.min(F.when(F.col("problem").isNotNull(), F.col("seq"))).alias("broken"),
+        F.min(F.when(F.col("problem").isNotNull(), F.col("seq"))).alias("broken"), last_hash.alias("head"),
+        *[F.max(F.when(F.col("seq") == seq, F.col("record_hash"))).alias(f"anchor_{seq}") for seq in anchor_hash],
     ).first()
     n = stats["n"]
+    head_ = f"{stats['last']}:{stats['head']}" if n else None
     if stats["broken"] is not None:
-        reason = checked.where(F.col("seq") == stats["broken"]).select("problem").first()["problem"]
-        return ChainReport(n, stats["broken"], reason)
+        reason = (checked.where((F.col("seq") == stats["broken"]) & F.col("problem").isNotNull())
+                  .select("problem").first()["problem"])
+        return ChainReport(n, stats["broken"], reason, head_)
     if n and (stats["distinct"] != n or stats["last"] != n):
-        return ChainReport(n, None if stats["distinct"] == n else 1,
-                           "sequence numbers are duplicated or missing")
-    return ChainReport(n, None, None)
+        twice = records.groupBy("seq").count().where("count > 1").agg(F.min("seq")).first()[0]
+        return ChainReport(n, twice or 1, "sequence numbers are duplicated or do not start at 1", head_)
+    for seq, digest in sorted(anchor_hash.items()):
+        found = stats[f"anchor_{seq}"]
+        if found != digest:
+            why = "is missing (the trail was truncated)" if found is None else \
+                "has another hash (the trail was rewritten from there or before)"
+            return ChainReport(n, seq, f"anchor {seq}: the record {why}", head_)
+    return ChainReport(n, None, None, head_)
+
+
+def _anchor(text: str) -> tuple[int, str]:
+    seq, _, digest = text.partition(":")
+    if not seq.isdigit() or len(digest) != 64:
+        raise ValueError(f"an anchor is SEQ:HASH (as printed by 'audit head'), got {text!r}")
+    return int(seq), digest.lower()

@@ -49,6 +49,19 @@ class JobRun:
     spark: SparkSession
     record: audit.AuditRecord
     summary: list[str] = field(default_factory=list)
+    home: Warehouse | None = None  # where the audit trail and governance store live
+
+    @property
+    def caller(self) -> str:
+        """The Spark user: authenticated by the cluster, never a command-line claim."""
+        return self.record.user
+
+    def authorize(self, action: str, resource=None) -> None:
+        """Refuse (exit 4, audited) unless the caller may do `action` on `resource`."""
+        from pds_spark.access import Governance
+
+        governance = Governance.from_settings(self.spark, self.settings, warehouse=self.home.root)
+        governance.authorize(self.caller, action, resource)
 
     @property
     def warehouse(self) -> Warehouse:
@@ -79,12 +92,38 @@ def make_parser(name: str, description: str,
     return parser
 
 
+def platform_options(argv: list[str]) -> tuple[list[str], dict]:
+    """Take --settings and --set out of argv wherever they are (after a sub-command too)."""
+    rest, found = [], {"settings": None, "set": []}
+    i = 0
+    while i < len(argv):
+        arg = argv[i]
+        name, eq, value = arg.partition("=")
+        if name in ("--settings", "--set"):
+            if not eq:
+                if i + 1 >= len(argv):
+                    rest.append(arg)  # argparse reports the missing value
+                    break
+                i, value = i + 1, argv[i + 1]
+            if name == "--set":
+                found["set"].append(value)
+            else:
+                found["settings"] = value
+        else:
+            rest.append(arg)
+        i += 1
+    return rest, found
+
+
 def run_job(name: str, description: str, body: Callable[[JobRun], int | None],
             add_arguments: Callable[[argparse.ArgumentParser], None] | None = None,
             argv: list[str] | None = None) -> int:
     """Run a job and return its exit code (jobs call sys.exit on it)."""
     setup_logging()
-    args = make_parser(name, description, add_arguments).parse_args(argv)
+    rest, platform = platform_options(sys.argv[1:] if argv is None else list(argv))
+    args = make_parser(name, description, add_arguments).parse_args(rest)
+    args.settings = platform["settings"] or args.settings
+    args.set = [*args.set, *platform["set"]]
     try:
         settings = load_settings(args.settings, parse_assignments(args.set))
     except PdsError as e:
@@ -100,7 +139,7 @@ def run_job(name: str, description: str, body: Callable[[JobRun], int | None],
         return int(e.exit_code)
     record = audit.AuditRecord(job=name, user=spark.sparkContext.sparkUser(),
                                parameters={k: v for k, v in vars(args).items()})
-    run = JobRun(name, args, settings, spark, record)
+    run = JobRun(name, args, settings, spark, record, home=Warehouse(settings.paths.warehouse))
     code = ExitCode.OK
     try:
         returned = body(run)

@@ -57,6 +57,13 @@ class PseudonymisationSettings:
     unlock: str = _rule(default="env:PDS_KEYSTORE_SECRET")
 
 
+@dataclass(frozen=True, kw_only=True)
+class AccessSettings:
+    # second_admin: a grant an administrator makes for themself waits for another one
+    self_grant: str = _rule(default="second_admin", choices=("second_admin", "never", "allowed"))
+    outbox: Path = _rule()
+
+
 @dataclass(frozen=True)
 class Settings:
     source: str
@@ -64,6 +71,7 @@ class Settings:
     spark: SparkSettings
     ingest: IngestSettings
     pseudonymisation: PseudonymisationSettings
+    access: AccessSettings
     overrides: dict = field(default_factory=dict, compare=False)  # the --set of this run
 
     def replace(self, **overrides: str) -> "Settings":
@@ -72,7 +80,7 @@ class Settings:
 
 
 SECTIONS = {"paths": PathSettings, "spark": SparkSettings, "ingest": IngestSettings,
-            "pseudonymisation": PseudonymisationSettings}
+            "pseudonymisation": PseudonymisationSettings, "access": AccessSettings}
 
 
 def _convert(value: Any, f: dataclasses.Field, base: Path, where: str, key: str) -> Any:

@@ -102,3 +102,14 @@ def catalogue(settings):
     from pds_spark.catalog import Catalogue
 
     return Catalogue.from_settings(settings)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def platform_roles(request):
+    """The suite's user is administrator, data engineer and reviewer of the test warehouse."""
+    spark, settings = request.getfixturevalue("spark"), request.getfixturevalue("settings")
+    from pds_spark.access import Governance
+
+    gov = Governance.from_settings(spark, settings)
+    gov.init(gov.caller(), ["admin", "engineer", "reviewer"])
+    return gov

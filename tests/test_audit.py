@@ -1,4 +1,11 @@
+import json
+import shutil
 import threading
+from datetime import timezone
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
 
 from pyspark.sql import functions as F
 
@@ -47,17 +54,100 @@ def test_concurrent_writers_never_fork_the_chain(spark, tmp_path):
     assert audit.verify(spark, path).intact
 
 
-def test_an_edited_record_breaks_the_chain(spark, tmp_path):
-    path = str(tmp_path / "audit")
-    for i in range(3):
-        rec = audit.AuditRecord(job=f"job{i}", user="carol")
+@pytest.fixture(scope="module")
+def trail(spark, tmp_path_factory):
+    """Six records, one Delta commit each (one data file per record)."""
+    path = tmp_path_factory.mktemp("trail") / "audit"
+    for i in range(6):
+        rec = audit.AuditRecord(job=f"job{i}", user="carol", row_counts={"rows": i})
         rec.finish("success")
-        audit.append(spark, path, rec)
-    # rewrite the table's files behind Delta's back-door: change who ran job 2
-    df = audit.read(spark, path).withColumn("user", F.when(F.col("seq") == 2, "mallory").otherwise(F.col("user")))
-    df.write.format("delta").mode("overwrite").save(str(tmp_path / "forged"))
-    report = audit.verify(spark, str(tmp_path / "forged"))
-    assert report.first_broken_seq == 2 and "hash" in report.reason
+        audit.append(spark, str(path), rec)
+    return path
+
+
+def forge(spark, trail, tmp_path, change):
+    """Copy the trail, then rewrite its Parquet files and Delta log behind Delta's back:
+    `change(rows)` gets every record (seq order) and returns what the files should hold."""
+    forged = tmp_path / "forged"
+    shutil.copytree(trail, forged)
+    log = sorted((forged / "_delta_log").glob("*.json"))
+    adds = [(f, json.loads(line)) for f in log for line in f.read_text().splitlines()]
+    files = [a["add"]["path"] for _, a in adds if "add" in a]
+    rows = sorted((r for name in files for r in pq.read_table(forged / name).to_pylist()), key=lambda r: r["seq"])
+    kept = change(rows)
+    data = pq.read_table(forged / files[0])
+    for name in files:  # every record now in the first file; the other files are emptied
+        pq.write_table(pa.Table.from_pylist(kept if name == files[0] else [], schema=data.schema),
+                       forged / name, use_deprecated_int96_timestamps=True)
+    for f in log:  # keep the log consistent with the files: sizes, no stale statistics
+        out = []
+        for line in f.read_text().splitlines():
+            action = json.loads(line)
+            if "add" in action:
+                action["add"]["size"] = (forged / action["add"]["path"]).stat().st_size
+                action["add"].pop("stats", None)
+            out.append(json.dumps(action))
+        f.write_text("\n".join(out) + "\n")
+    for crc in {*forged.rglob(".*.crc"), *(forged / "_delta_log").glob("*.crc")}:
+        crc.unlink(missing_ok=True)  # the local file system's and Delta's checksums of the old files
+    return str(forged)
+
+
+def rehash(rows):
+    """What a careful forger does after a change: recompute every hash from there on."""
+    import hashlib
+    prev = audit.GENESIS
+    for r in rows:
+        r["prev_hash"] = prev
+        r["record_hash"] = prev = hashlib.sha256(_canonical(r).encode()).hexdigest()
+    return rows
+
+
+def _canonical(r):
+    """The canonical text of audit.canonical(), in Python (checked against Spark below)."""
+    micros = lambda t: str(int(t.replace(tzinfo=timezone.utc).timestamp() * 1_000_000))  # noqa: E731
+    counts = json.dumps([{"key": k, "value": v} for k, v in sorted(dict(r["row_counts"]).items())],
+                        separators=(",", ":"))
+    parts = [r["prev_hash"], str(r["seq"]), r["run_id"], r["job"], r["user"], micros(r["started_at"]),
+             micros(r["ended_at"]), str(r["duration_ms"]), r["parameters"], json.dumps(r["inputs"]),
+             json.dumps(r["outputs"]), counts, r["outcome"], r["message"] or "\u0000"]
+    return "\u001f".join(parts)
+
+
+def test_the_untouched_copy_verifies(spark, trail, tmp_path):
+    report = audit.verify(spark, forge(spark, trail, tmp_path, lambda rows: rows))
+    assert report.intact and report.records == 6
+    assert audit.verify(spark, forge(spark, trail, tmp_path / "2", rehash)).intact  # Python == Spark hash
+
+
+def _set(rows, position, **values):
+    rows[position - 1].update(values)
+    return rows
+
+
+@pytest.mark.parametrize("name, change, seq, reason", [
+    ("edit", lambda rows: _set(rows, 3, user="mallory"), 3, "record content does not match its hash"),
+    ("delete", lambda rows: rows[:2] + rows[3:], 4, "the previous record is missing"),
+    ("insert", lambda rows: rows[:3] + [dict(rows[2], run_id="forged")] + rows[3:], 3,
+     "record content does not match its hash"),
+    ("reorder", lambda rows: _set(_set(rows, 2, seq=3), 3, seq=2), 2, "record content does not match its hash"),
+    ("replay", lambda rows: rows + [dict(rows[3])], 4, "sequence numbers are duplicated or do not start at 1"),
+])
+def test_every_tampering_is_detected(spark, trail, tmp_path, name, change, seq, reason):
+    report = audit.verify(spark, forge(spark, trail, tmp_path, change))
+    assert (report.first_broken_seq, report.reason) == (seq, reason), name
+
+
+def test_a_rechained_or_truncated_trail_is_caught_by_an_earlier_anchor(spark, trail, tmp_path):
+    anchor = audit.head(spark, str(trail))
+    assert anchor.startswith("6:")
+    rewritten = forge(spark, trail, tmp_path, lambda rows: rehash(_set(rows, 2, user="mallory")))
+    assert audit.verify(spark, rewritten).intact  # the chain alone cannot tell
+    report = audit.verify(spark, rewritten, [anchor])
+    assert report.first_broken_seq == 6 and "rewritten" in report.reason
+    truncated = forge(spark, trail, tmp_path / "2", lambda rows: rows[:-1])
+    assert audit.verify(spark, truncated).intact
+    assert "truncated" in audit.verify(spark, truncated, [anchor]).reason
 
 
 def test_every_job_run_is_audited(spark, settings, warehouse):
