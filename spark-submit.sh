@@ -3,10 +3,12 @@
 #   ./spark-submit.sh [--master URL] [--settings FILE] [--conf k=v]... jobs/<job>.py [job args]
 # Packages pds_spark for --py-files, passes the Delta jars, conf/spark-defaults.conf
 # and the master (local[*] by default, or PDS_SPARK_MASTER), and returns the job's
-# exit code unchanged.
+# exit code unchanged. On a cluster (any other master) conf/spark-cluster.conf is added
+# (authentication, encrypted RPC and disk blocks); on standalone, the shared secret is
+# read from the file PDS_SPARK_SECRET_FILE (mode 600), never from the command line.
 set -euo pipefail
 root=$(cd "$(dirname "$0")" && pwd)
-usage() { sed -n '2,7p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'; }
 
 master=${PDS_SPARK_MASTER:-local[*]}
 settings=${PDS_SETTINGS:-$root/conf/pds.toml}
@@ -50,16 +52,47 @@ with os.fdopen(fd, "wb") as fh, zipfile.ZipFile(fh, "w", zipfile.ZIP_DEFLATED) a
 os.replace(tmp, target)
 PY
 
+# On a cluster: the cluster profile, and the standalone secret, in a properties file
+# only this user can read, removed when the job ends.
+cluster=()
+case "$master" in
+  local*) ;;
+  *)
+    merged=$(umask 077 && mktemp "${TMPDIR:-/tmp}/pds-spark-props.XXXXXX")
+    trap 'rm -f "$merged"' EXIT
+    cat "$properties" "$root/conf/spark-cluster.conf" > "$merged"
+    case "$master" in
+      spark://*)
+        secret_file=${PDS_SPARK_SECRET_FILE:-}
+        [ -n "$secret_file" ] && [ -s "$secret_file" ] \
+          || { echo "spark-submit.sh: a standalone cluster needs its shared secret: set PDS_SPARK_SECRET_FILE" >&2; exit 2; }
+        if [ -n "$(find "$secret_file" -perm /077 2>/dev/null)" ]; then
+          echo "spark-submit.sh: $secret_file is readable by others; chmod 600 it" >&2; exit 2
+        fi
+        printf 'spark.authenticate.secret %s\n' "$(head -n1 "$secret_file")" >> "$merged" ;;
+    esac
+    properties=$merged
+    cluster=(--files "$root/conf/log4j2.properties") ;;
+esac
+
 # On this machine (local or loopback cluster) keep Spark on loopback.
 case "$master" in local*|*127.0.0.1*|*localhost*) export SPARK_LOCAL_IP=${SPARK_LOCAL_IP:-127.0.0.1} ;; esac
 export PDS_SETTINGS=$(cd "$(dirname "$settings")" && pwd)/$(basename "$settings")
 export PYSPARK_PYTHON=${PYSPARK_PYTHON:-$root/.venv/bin/python}
 export PYSPARK_DRIVER_PYTHON=${PYSPARK_DRIVER_PYTHON:-$root/.venv/bin/python}
-exec "$root/.venv/bin/spark-submit" \
+set +e
+"$root/.venv/bin/spark-submit" \
   --master "$master" \
   --properties-file "$properties" \
   --driver-java-options "-Dlog4j2.configurationFile=file:$root/conf/log4j2.properties" \
   --jars "$jar_list" \
   --py-files "$zip_path" \
+  ${cluster[@]+"${cluster[@]}"} \
   ${extra[@]+"${extra[@]}"} \
-  "$job" "$@"
+  "$job" "$@" &
+child=$!
+trap 'kill -TERM "$child" 2>/dev/null' TERM INT
+wait "$child"
+code=$?
+if [ "$code" -gt 128 ] && kill -0 "$child" 2>/dev/null; then wait "$child"; code=$?; fi
+exit "$code"

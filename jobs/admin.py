@@ -154,7 +154,7 @@ def body(run: JobRun):
         gov.approve(me, a.id)
         say(f"approved {a.id}")
     elif a.area == "show":
-        run.authorize("admin")
+        run.authorize("audit" if a.what == "requests" else "admin")  # reviewers see requests
         show(run, gov, a.what, a.project)
     elif a.area == "check":
         why = gov.allowed(me, a.action, Resource.of(a.project, a.columns, tuple(a.period) if a.period else None))

@@ -9,6 +9,7 @@ take the same place in the chain: one of them conflicts and retries.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import time
@@ -66,6 +67,20 @@ def canonical(prefix: str = "") -> Column:
 
 def record_hash(prefix: str = "") -> Column:
     return F.sha2(canonical(prefix), 256)
+
+
+def python_hash(r: Mapping[str, Any]) -> str:
+    """The same hash as `record_hash`, for one record as a dict (tools, tests, benchmarks)."""
+    micros = lambda t: str(round(t.replace(tzinfo=t.tzinfo or timezone.utc).timestamp() * 1_000_000))  # noqa: E731
+    text = lambda v: "\u0000" if v is None else str(v)  # noqa: E731
+    counts = sorted(dict(r["row_counts"]).items())
+    parts = [text(r["prev_hash"]), text(r["seq"]), text(r["run_id"]), text(r["job"]), text(r["user"]),
+             micros(r["started_at"]), micros(r["ended_at"]), text(r["duration_ms"]), text(r["parameters"]),
+             json.dumps(list(r["inputs"]), separators=(",", ":"), ensure_ascii=False),
+             json.dumps(list(r["outputs"]), separators=(",", ":"), ensure_ascii=False),
+             json.dumps([{"key": k, "value": v} for k, v in counts], separators=(",", ":"), ensure_ascii=False),
+             text(r["outcome"]), text(r["message"])]
+    return hashlib.sha256("\u001f".join(parts).encode("utf-8")).hexdigest()
 
 
 @dataclass

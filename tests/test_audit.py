@@ -1,7 +1,6 @@
 import json
 import shutil
 import threading
-from datetime import timezone
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -95,23 +94,11 @@ def forge(spark, trail, tmp_path, change):
 
 def rehash(rows):
     """What a careful forger does after a change: recompute every hash from there on."""
-    import hashlib
     prev = audit.GENESIS
     for r in rows:
         r["prev_hash"] = prev
-        r["record_hash"] = prev = hashlib.sha256(_canonical(r).encode()).hexdigest()
+        r["record_hash"] = prev = audit.python_hash(r)
     return rows
-
-
-def _canonical(r):
-    """The canonical text of audit.canonical(), in Python (checked against Spark below)."""
-    micros = lambda t: str(int(t.replace(tzinfo=timezone.utc).timestamp() * 1_000_000))  # noqa: E731
-    counts = json.dumps([{"key": k, "value": v} for k, v in sorted(dict(r["row_counts"]).items())],
-                        separators=(",", ":"))
-    parts = [r["prev_hash"], str(r["seq"]), r["run_id"], r["job"], r["user"], micros(r["started_at"]),
-             micros(r["ended_at"]), str(r["duration_ms"]), r["parameters"], json.dumps(r["inputs"]),
-             json.dumps(r["outputs"]), counts, r["outcome"], r["message"] or "\u0000"]
-    return "\u001f".join(parts)
 
 
 def test_the_untouched_copy_verifies(spark, trail, tmp_path):
