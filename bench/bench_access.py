@@ -30,7 +30,7 @@ os.environ.setdefault("PDS_KEYSTORE_SECRET", "bench-only-passphrase-not-a-secret
 def populated_store(spark, settings, root: Path):
     """A store the size of a busy platform, written in a few commits."""
     from pds_spark.access import Governance
-    from pds_spark.access.store import _entitlement, _now
+    from pds_spark.access.store import _entitlement, now as _now
 
     gov = Governance.from_settings(spark, settings, warehouse=root)
     if gov.initialised:

@@ -64,6 +64,13 @@ def test_jobs_on_the_cluster_give_the_local_results(cluster, refused_driver, spa
     metrics = lambda root: read(root, "quality_metrics").drop("run_id", "run_at")  # noqa: E731
     assert metrics(local).count() > 0 and same_rows(metrics(local), metrics(remote))
 
+    # the cluster's secret is in no log, event log or executor folder (only in its own files)
+    secret = cluster.secret_file.read_text().strip()
+    own = {cluster.secret_file, cluster.root / "daemon.properties"}
+    leaks = [p for p in cluster.root.rglob("*") if p.is_file() and p not in own and p.suffix != ".zip"
+             and secret.encode() in p.read_bytes()]
+    assert not leaks, leaks
+
     # the code reached the executors through spark-submit, on both workers
     shipped = sorted(cluster.root.glob("worker*/app-*/*/pds_spark.zip"))
     assert {p.parts[-4] for p in shipped} == {"worker1", "worker2"}

@@ -19,7 +19,7 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from pds_spark.access.model import Resource
-from pds_spark.access.store import Governance, GovernanceError, _now
+from pds_spark.access.store import Governance, GovernanceError, now
 
 REQUESTS = T.StructType([
     T.StructField("request_id", T.StringType(), False),
@@ -96,10 +96,10 @@ class Requests:
             shutil.copyfile(path, target)
             files[rel] = sha256(target)
             total += target.stat().st_size
-        row = (request_id, project, direction, kind, source.name, files, total, caller, _now(),
+        row = (request_id, project, direction, kind, source.name, files, total, caller, now(),
                "pending", None, None, None, None)
         self.gov.spark.createDataFrame([row], REQUESTS).write.format("delta").mode("append").save(self.path)
-        self.gov._audit(caller, f"access.{direction}.submit",
+        self.gov.audit_change(caller, f"access.{direction}.submit",
                         {"request": request_id, "project": project, "kind": kind, "name": source.name,
                          "files": len(files), "bytes": total, "sha256": files})
         return request_id
@@ -128,7 +128,7 @@ class Requests:
             os.replace(tmp, delivered)  # the content appears whole or not at all
         self._set(request_id, "approved" if approve else "rejected", caller, reason, delivered)
         shutil.rmtree(staged, ignore_errors=True)
-        self.gov._audit(caller, f"access.{request['direction']}.{'approve' if approve else 'reject'}",
+        self.gov.audit_change(caller, f"access.{request['direction']}.{'approve' if approve else 'reject'}",
                         {"request": request_id, "project": request["project"], "reason": reason},
                         outputs=[str(delivered)] if delivered else [])
         return delivered
@@ -146,5 +146,5 @@ class Requests:
 
         DeltaTable.forPath(self.gov.spark, self.path).update(
             (F.col("request_id") == request_id) & (F.col("status") == "pending"),
-            {"status": F.lit(status), "reviewed_by": F.lit(reviewer), "reviewed_at": F.lit(_now()),
+            {"status": F.lit(status), "reviewed_by": F.lit(reviewer), "reviewed_at": F.lit(now()),
              "reason": F.lit(reason), "delivered_to": F.lit(str(delivered) if delivered else None)})

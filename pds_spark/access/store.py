@@ -32,12 +32,12 @@ class GovernanceError(PdsError):
     exit_code = ExitCode.USAGE
 
 
-def _now() -> datetime:
+def now() -> datetime:
     return datetime.now(timezone.utc)
 
 
 def _today() -> date:
-    return _now().date()
+    return now().date()
 
 
 class Governance:
@@ -113,23 +113,23 @@ class Governance:
     def refuse(self, caller: str, action: str, resource: Resource, why: str) -> None:
         """Audit a refusal, then raise it."""
         refused = Refused(caller, action, resource, why)
-        self._audit(caller, "access.authorize", {"action": action, "resource": resource.describe()},
+        self.audit_change(caller, "access.authorize", {"action": action, "resource": resource.describe()},
                     outcome="refused", message=str(refused))
         raise refused
 
     def allowed(self, caller: str, action: str, resource: Resource | None = None) -> str | None:
         """The reason a call would be refused, or None (nothing audited: a dry run)."""
         try:
-            saved, self._audit = self._audit, lambda *a, **k: None
+            saved, self.audit_change = self.audit_change, lambda *a, **k: None
             self.authorize(caller, action, resource)
             return None
         except Refused as e:
             return e.why
         finally:
-            self._audit = saved
+            self.audit_change = saved
 
     # --- changes ------------------------------------------------------------------
-    def _audit(self, caller: str, job: str, parameters: dict, outcome: str = "success",
+    def audit_change(self, caller: str, job: str, parameters: dict, outcome: str = "success",
                message: str | None = None, outputs: Iterable[str] = ()) -> None:
         record = audit.AuditRecord(job=job, user=caller, parameters=parameters, outputs=list(outputs))
         record.finish(outcome, message)
@@ -160,12 +160,12 @@ class Governance:
             if "admin" in roles_of(self._rows("entitlements", F.col("user") == caller), caller, _today()):
                 return False
             self.authorize(caller, "admin")  # refused and audited
-        now, today = _now(), _today()
-        self._append("users", [(caller, name or caller, True, caller, now)])
+        today = _today()
+        self._append("users", [(caller, name or caller, True, caller, now())])
         self._append("projects", [])
         self._append("entitlements", [_entitlement("role", caller, None, role=r, starts=today, by=caller)
                                       for r in sorted(roles)])
-        self._audit(caller, "access.init", {"roles": sorted(roles)}, outputs=[str(self.root)])
+        self.audit_change(caller, "access.init", {"roles": sorted(roles)}, outputs=[str(self.root)])
         return True
 
     def add_user(self, caller: str, user: str, name: str, roles: Iterable[str] = (),
@@ -178,10 +178,10 @@ class Governance:
             raise GovernanceError(f"user {user} already exists")
         rows = [_entitlement("role", user, None, role=r, starts=_today(), ends=until, by=caller,
                              status=self._status(caller, user == caller)) for r in roles]
-        self._append("users", [(user, name, True, caller, _now())])
+        self._append("users", [(user, name, True, caller, now())])
         if rows:
             self._append("entitlements", rows)
-        self._audit(caller, "access.user.add", {"user": user, "name": name, "roles": roles, "until": until,
+        self.audit_change(caller, "access.user.add", {"user": user, "name": name, "roles": roles, "until": until,
                                                 "ids": [r[0] for r in rows]})
         return [r[0] for r in rows]
 
@@ -189,9 +189,9 @@ class Governance:
         """At once: every check after this commit refuses the user."""
         self._admin(caller)
         if not self._update("users", f"user = '{_sql(user)}'", {"active": False, "changed_by": caller,
-                                                                  "changed_at": _now()}):
+                                                                  "changed_at": now()}):
             raise GovernanceError(f"no user {user}")
-        self._audit(caller, "access.user.deactivate", {"user": user})
+        self.audit_change(caller, "access.user.deactivate", {"user": user})
 
     def grant_role(self, caller: str, user: str, role: str, until: date | None = None) -> str:
         self._admin(caller)
@@ -217,8 +217,8 @@ class Governance:
             raise GovernanceError(f"project {project} already exists")
         for user in members:
             self._known_user(user)
-        self._append("projects", [(project, title, legal_basis, starts, ends, caller, _now())])
-        self._audit(caller, "access.project.create", {"project": project, "title": title,
+        self._append("projects", [(project, title, legal_basis, starts, ends, caller, now())])
+        self.audit_change(caller, "access.project.create", {"project": project, "title": title,
                                                       "legal_basis": legal_basis, "starts": starts,
                                                       "ends": ends, "members": members})
         return [self.add_member(caller, project, user, ends) for user in members]
@@ -263,10 +263,10 @@ class Governance:
         """Revocation takes effect with this commit: the next check refuses."""
         self._admin(caller)
         n = self._update("entitlements", f"id = '{_sql(entitlement_id)}' AND status != 'revoked'",
-                         {"status": "revoked", "revoked_by": caller, "revoked_at": _now()})
+                         {"status": "revoked", "revoked_by": caller, "revoked_at": now()})
         if not n:
             raise GovernanceError(f"no active or pending entitlement {entitlement_id}")
-        self._audit(caller, "access.revoke", {"id": entitlement_id})
+        self.audit_change(caller, "access.revoke", {"id": entitlement_id})
 
     def revoke_member(self, caller: str, project: str, user: str) -> list[str]:
         ids = [e["id"] for e in self._rows("entitlements", (F.col("project") == project) & (F.col("user") == user)
@@ -287,12 +287,12 @@ class Governance:
             self.refuse(caller, "approve", Resource(), "the administrator who made a change cannot approve it")
         self._update("entitlements", f"id = '{_sql(entitlement_id)}' AND status = 'pending'",
                      {"status": "active", "approved_by": caller})
-        self._audit(caller, "access.approve", {"id": entitlement_id})
+        self.audit_change(caller, "access.approve", {"id": entitlement_id})
 
     def _grant(self, caller: str, row: tuple, parameters: dict) -> str:
         self._append("entitlements", [row])
         kind, status = row[1], row[11]
-        self._audit(caller, f"access.{kind}.grant", {**parameters, "id": row[0], "status": status})
+        self.audit_change(caller, f"access.{kind}.grant", {**parameters, "id": row[0], "status": status})
         return row[0]
 
     def _status(self, caller: str, for_self: bool) -> str:
@@ -332,7 +332,7 @@ def _entitlement(kind: str, user: str | None, project: str | None, *, role: str 
                  status: str = "active") -> tuple:
     return (f"{kind}-{uuid.uuid4().hex[:12]}", kind, user, project, role, columns,
             period[0] if period else None, period[1] if period else None, identifying,
-            starts, ends, status, by, _now(), None, None, None)
+            starts, ends, status, by, now(), None, None, None)
 
 
 def _roles(roles: Iterable[str]) -> set[str]:
