@@ -34,7 +34,7 @@ def add_arguments(parser):
 
 def body(run: JobRun):
     a = run.args
-    run.authorize("validate_conformity", Resource(columns={a.input.name: ("*",)}))
+    run.authorize("validate_conformity", Resource(columns={p.name: ("*",) for p in a.input}))
     policy = Policy.from_settings(run.settings)
     unknown = [c for c in a.allow if c not in policy.quasi_identifiers]
     if unknown:

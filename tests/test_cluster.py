@@ -15,6 +15,8 @@ from pyspark.sql import functions as F
 from tests.cluster import StandaloneCluster, events
 from tests.test_conformity import run
 
+pytestmark = pytest.mark.cluster
+
 TABLES = ["ER_PRS_F", "IR_BEN_R"]  # with the foreign key between them
 LINEAGE_THAT_DIFFERS = ["_loaded_at"]
 

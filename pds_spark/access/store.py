@@ -215,13 +215,17 @@ class Governance:
             raise GovernanceError(f"project {project}: ends ({ends}) before it starts ({starts})")
         if self._rows("projects", F.col("project") == project):
             raise GovernanceError(f"project {project} already exists")
-        for user in members:
-            self._known_user(user)
+        known = {u["user"] for u in self._rows("users", F.col("user").isin(*members))}
+        if set(members) - known:
+            raise GovernanceError(f"no user {', '.join(sorted(set(members) - known))} (add it first: jobs/admin.py user add)")
+        rows = [_entitlement("member", user, project, starts=max(_today(), starts), ends=ends, by=caller,
+                             status=self._status(caller, user == caller)) for user in members]
+        self._append("entitlements", rows)  # first: the project appears with its members
         self._append("projects", [(project, title, legal_basis, starts, ends, caller, now())])
-        self.audit_change(caller, "access.project.create", {"project": project, "title": title,
-                                                      "legal_basis": legal_basis, "starts": starts,
-                                                      "ends": ends, "members": members})
-        return [self.add_member(caller, project, user, ends) for user in members]
+        self.audit_change(caller, "access.project.create", {
+            "project": project, "title": title, "legal_basis": legal_basis, "starts": starts, "ends": ends,
+            "members": members, "ids": [r[0] for r in rows]})
+        return [r[0] for r in rows]
 
     def add_member(self, caller: str, project: str, user: str, until: date | None = None) -> str:
         self._admin(caller)
