@@ -123,21 +123,28 @@ def _convert(value: Any, f: dataclasses.Field, base: Path, where: str, key: str)
     raise SettingsError(where, key, f"internal: unsupported setting type {kind}")
 
 
+def read_toml(path: str | os.PathLike, what: str, sections: tuple[str, ...]) -> dict:
+    """A TOML file's content; a missing file, bad TOML or unknown section is a
+    SettingsError naming the file (and the section)."""
+    path, where = Path(path), str(path)
+    if not path.is_file():
+        raise SettingsError(where, "-", f"{what} not found")
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as e:
+        raise SettingsError(where, "-", f"not valid TOML: {e}") from None
+    unknown = sorted(set(raw) - set(sections))
+    if unknown:
+        raise SettingsError(where, unknown[0], f"unknown section (known: {', '.join(sections)})")
+    return raw
+
+
 def load_settings(path: str | os.PathLike | None = None,
                   overrides: Mapping[str, str] | None = None) -> Settings:
     """Read and validate settings; `overrides` maps 'section.key' to a value."""
     path = Path(path or os.environ.get("PDS_SETTINGS") or DEFAULT_FILE).resolve()
     where = str(path)
-    if not path.is_file():
-        raise SettingsError(where, "-", "settings file not found")
-    try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as e:
-        raise SettingsError(where, "-", f"not valid TOML: {e}") from None
-
-    for section in raw:
-        if section not in SECTIONS:
-            raise SettingsError(where, section, f"unknown section (known: {', '.join(SECTIONS)})")
+    raw = read_toml(path, "settings file", tuple(SECTIONS))
     origin: dict[str, str] = {}
     values: dict[str, dict[str, Any]] = {s: dict(raw.get(s, {})) for s in SECTIONS}
     for dotted, value in (overrides or {}).items():

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from pds_spark.errors import SettingsError
+from pds_spark.settings import read_toml
 
 
 @dataclass(frozen=True)
@@ -18,13 +18,7 @@ class IngestRules:
     @classmethod
     def load(cls, path: str | Path) -> "IngestRules":
         where = str(path)
-        try:
-            raw = tomllib.loads(Path(path).read_text(encoding="utf-8"))
-        except (OSError, tomllib.TOMLDecodeError) as e:
-            raise SettingsError(where, "-", f"cannot read the ingestion rules: {e}") from None
-        unknown = set(raw) - {"aliases", "foreign_key"}
-        if unknown:
-            raise SettingsError(where, sorted(unknown)[0], "unknown section (known: aliases, foreign_key)")
+        raw = read_toml(path, "ingestion rules", ("aliases", "foreign_key"))
         aliases = {}
         for name, targets in raw.get("aliases", {}).items():
             if not isinstance(targets, list) or not targets or not all(isinstance(t, str) for t in targets):

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import fnmatch
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from pds_spark.errors import SettingsError
+from pds_spark.settings import read_toml
 from pds_spark.pseudo.keystore import KEY_NAME
 
 ACTIONS = ("pseudonym", "drop", "coarsen")
@@ -65,18 +65,8 @@ class Policy:
 
     @classmethod
     def load(cls, path: str | Path) -> "Policy":
-        path = Path(path)
         where = str(path)
-        if not path.is_file():
-            raise SettingsError(where, "-", "pseudonymisation policy not found")
-        try:
-            raw = tomllib.loads(path.read_text(encoding="utf-8"))
-        except tomllib.TOMLDecodeError as e:
-            raise SettingsError(where, "-", f"not valid TOML: {e}") from None
-        unknown = set(raw) - {"identifier", "quasi_identifier", "conformity"}
-        if unknown:
-            raise SettingsError(where, sorted(unknown)[0], "unknown section "
-                                "(known: identifier, quasi_identifier, conformity)")
+        raw = read_toml(path, "pseudonymisation policy", ("identifier", "quasi_identifier", "conformity"))
         rules = [_identifier(where, i, r) for i, r in enumerate(raw.get("identifier", []))]
         quasi: dict[str, tuple[str, ...]] = {}
         for i, r in enumerate(raw.get("quasi_identifier", [])):
