@@ -122,43 +122,35 @@ def _last(spark: SparkSession, path: str) -> tuple[int, str]:
 
 
 def append(spark: SparkSession, path: str, record: AuditRecord, attempts: int = 20) -> int:
-    """Append one record at the end of the chain; returns its sequence number.
-
-    One MERGE reads the end of the chain and inserts the next record in the same Delta
-    transaction, so two writers cannot both take the same place: one conflicts and retries.
-    """
+    """Append one record at the end of the chain; returns its sequence number."""
     from delta import exceptions as dx
     from delta.tables import DeltaTable
     from pds_spark.warehouse import delta_exists
 
     for attempt in range(attempts):
+        exists = delta_exists(spark, path)
+        seq, prev = _last(spark, path) if exists else (0, GENESIS)
+        new = (spark.createDataFrame([record.row(seq + 1, prev)], SCHEMA)
+               .withColumn("record_hash", record_hash()))
         try:
-            if not delta_exists(spark, path):
-                new = spark.createDataFrame([record.row(1, GENESIS)], SCHEMA).withColumn("record_hash", record_hash())
-                new.write.format("delta").mode("errorifexists").option("delta.appendOnly", "true").save(path)
-                return 1
-            table = DeltaTable.forPath(spark, path)
-            end = table.toDF().agg(F.coalesce(F.max("seq"), F.lit(0)).alias("last_seq"),
-                                   F.coalesce(F.max_by("record_hash", "seq"), F.lit(GENESIS)).alias("last_hash"))
-            new = (spark.createDataFrame([record.row(0, GENESIS)], SCHEMA).crossJoin(end)
-                   .withColumn("seq", F.col("last_seq") + 1).withColumn("prev_hash", F.col("last_hash"))
-                   .select(*SCHEMA.fieldNames()).withColumn("record_hash", record_hash()))
-            metrics = table.alias("a").merge(new.alias("n"), "a.seq = n.seq").whenNotMatchedInsertAll().execute()
-            if metrics is None or metrics.first()["num_inserted_rows"] == 1:
-                return int(_last(spark, path)[0]) if metrics is None else _seq_of(spark, path, record.run_id)
+            if not exists:
+                (new.write.format("delta").mode("errorifexists")
+                 .option("delta.appendOnly", "true").save(path))
+                return seq + 1
+            metrics = (DeltaTable.forPath(spark, path).alias("a")
+                       .merge(new.alias("n"), "a.seq = n.seq").whenNotMatchedInsertAll().execute())
+            inserted = metrics.first()["num_inserted_rows"] if metrics is not None else 1
+            if inserted == 1:
+                return seq + 1
         except (dx.DeltaConcurrentModificationException, dx.ConcurrentAppendException,
                 dx.ConcurrentWriteException, dx.ConcurrentTransactionException,
                 dx.MetadataChangedException, dx.ProtocolChangedException):
             pass  # another writer took this place in the chain: read the end again
         except Exception:  # noqa: BLE001 - the table was created by a concurrent writer
-            if not delta_exists(spark, path):
+            if exists or not delta_exists(spark, path):
                 raise
         time.sleep(min(0.05 * (attempt + 1), 1.0))
     raise RuntimeError(f"audit: could not append to {path} after {attempts} attempts")
-
-
-def _seq_of(spark: SparkSession, path: str, run_id: str) -> int:
-    return read(spark, path).where(F.col("run_id") == run_id).agg(F.max("seq")).first()[0]
 
 
 @dataclass(frozen=True)
@@ -195,8 +187,7 @@ def verify(spark: SparkSession, path: str, anchors: list[str] = ()) -> ChainRepo
                            .when(F.col("expected_prev").isNull(), F.lit("the previous record is missing"))
                            .when(F.col("prev_hash") != F.col("expected_prev"),
                                  F.lit("prev_hash does not match the previous record"))))
-    wanted = [_anchor(a) for a in anchors]
-    anchor_hash = {seq: digest for seq, digest in wanted}
+    anchor_hash = dict(_anchor(a) for a in anchors)
     last_hash = F.max_by("record_hash", "seq")
     stats = checked.agg(
         F.count("*").alias("n"), F.countDistinct("seq").alias("distinct"), F.max("seq").alias("last"),
