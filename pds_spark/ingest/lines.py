@@ -1,9 +1,11 @@
 """Raw lines -> catalogue-typed rows, each row good or carrying its reasons.
 
-The delivery is read as text and split here, not by a CSV parser, so that one
-unbalanced quote cannot swallow the lines after it: every physical line is one row,
-loaded or quarantined. Lines without a quote take a plain split; quoted lines a
-quote-aware one. Pure DataFrame -> DataFrame functions.
+The delivery is read as text, so that one unbalanced quote cannot swallow the lines
+after it: every physical line is one row, loaded or quarantined. Each line is parsed
+by Spark's CSV parser (`from_csv`, PERMISSIVE), which converts integers and numbers
+natively; dates, booleans and texts are converted and checked here. Only refused
+lines are also split here (a plain split, or a quote-aware one for lines with a
+quote) to name the field and the fault. Pure DataFrame -> DataFrame functions.
 """
 
 from __future__ import annotations
@@ -12,9 +14,11 @@ import re
 from dataclasses import dataclass
 
 from pyspark.sql import DataFrame
+from pyspark.sql import types as T
 
 from pds_spark.catalog import CsvDialect, Table
-from pds_spark.ingest.parse import field_sql, problems_sql, quoted, sql_text
+from pds_spark.ingest.parse import (bad_sql, checks_sql, parse_fields, present_sql, problems_sql, quoted,
+                                     sql_text, value_sql)
 
 REPLACEMENT = "\ufffd"  # what the UTF-8 decoder puts in place of an invalid byte
 
@@ -51,48 +55,132 @@ def layout(table: Table, header: list[str], aliases: dict[str, tuple[str, ...]])
 
 
 QUOTE_AWARE = '(?=(?:[^"]*"[^"]*")*[^"]*$)'  # a separator outside quotes
-UNQUOTE = ("CASE WHEN startswith(x, '\"') AND endswith(x, '\"') AND length(x) >= 2 "
-           "THEN replace(substr(x, 2, length(x) - 2), '\"\"', '\"') ELSE x END")
 
 
 def _fields_sql(sep: str) -> str:
     """The fields of `value`: a plain split, or a quote-aware one for lines with a quote."""
     plain = f"split(value, {sql_text(re.escape(sep))}, -1)"
-    quoted_split = f"split(value, {sql_text(re.escape(sep) + QUOTE_AWARE)}, -1)"
-    return f"CASE WHEN instr(value, '\"') > 0 THEN transform({quoted_split}, x -> {UNQUOTE}) ELSE {plain} END"
+    quote_aware = f"split(value, {sql_text(re.escape(sep) + QUOTE_AWARE)}, -1)"
+    return f"CASE WHEN instr(value, '\"') > 0 THEN {quote_aware} ELSE {plain} END"
+
+
+def _unquoted_sql(x: str) -> str:
+    """A field of a line with quotes, its enclosing quotes removed and doubled quotes undone."""
+    return (f"CASE WHEN startswith({x}, '\"') AND endswith({x}, '\"') AND length({x}) >= 2 "
+            f"THEN replace(substr({x}, 2, length({x}) - 2), '\"\"', '\"') ELSE {x} END")
+
+
+CSV_TYPES = (T.IntegerType, T.LongType, T.DoubleType)  # converted by the CSV parser itself
+
+
+def _csv_schema(table: Table, lay: Layout, native: set[str]) -> str:
+    """The CSV parser's schema for a layout: `_c<position>`, native types or text, `_corrupt`."""
+    at = {pos: name for name, pos in lay.positions.items()}
+    types = {f.name: f.spark_type for f in table.fields}
+    columns = [f"_c{p} {types[at[p]].simpleString() if at.get(p) in native else 'string'}"
+               for p in range(lay.width)]
+    return ", ".join(columns + ["_corrupt string"])
 
 
 def parse_lines(lines: DataFrame, table: Table, dialect: CsvDialect, lay: Layout,
                 truncated_line: str | None = None, keep: tuple[str, ...] = ()) -> DataFrame:
-    """Data lines (`value`, plus `keep` columns) -> typed catalogue columns + `_problems`.
+    """Data lines (`value`, plus `keep` columns) -> `keep`, `_raw`, typed catalogue columns,
+    `_bad` and `_problems`.
 
-    `_problems` is empty for a good row; otherwise it lists line-level reasons
-    (encoding, quotes, field count) or one 'FIELD: kind' per refused value.
-    `truncated_line` (SQL), when given, is true on the last line of a file without end of line.
+    `_bad` is true when the row is refused; `_problems` lists line-level reasons
+    (encoding, quotes, field count) or one 'FIELD: kind' per refused value, and is
+    empty for a good row. A load that keeps only good rows reads `_bad` alone, and
+    Spark then never splits the line nor builds the texts. `truncated_line` (SQL),
+    when given, is true on the last line of a file without end of line.
     """
-    kept = [quoted(k) for k in keep]
-    staged = lines.selectExpr(*kept, "value AS _raw", f"{_fields_sql(dialect.separator)} AS _f",
+    if "" not in table.missing_values:  # the CSV parser reads an empty field as null
+        return _parse_split(lines, table, dialect, lay, truncated_line, keep)
+    native = {f.name for f in table.fields if isinstance(f.spark_type, CSV_TYPES) and not f.value_regex
+              and f.name in lay.positions}
+    options = {"sep": dialect.separator, "quote": '"', "escape": '"', "mode": "PERMISSIVE",
+               "columnNameOfCorruptRecord": "_corrupt"}
+    options_sql = ", ".join(f"{sql_text(k)}, {sql_text(v)}" for k, v in options.items())
+    staged = lines.selectExpr(*[quoted(k) for k in keep], "value AS _raw",
+                              f"from_csv(value, {sql_text(_csv_schema(table, lay, native))}, "
+                              f"map({options_sql})) AS _csv", f"{_fields_sql(dialect.separator)} AS _f",
                               f"coalesce({truncated_line or 'false'}, false) AS _truncated")
-    line_problem = (
-        f"CASE WHEN NOT is_valid_utf8(_raw) OR instr(_raw, {sql_text(REPLACEMENT)}) > 0 "
-        "THEN 'line: invalid UTF-8' "
-        "WHEN (length(_raw) - length(replace(_raw, '\"', ''))) % 2 = 1 THEN 'line: unbalanced quote' "
-        f"WHEN size(_f) != {lay.width} THEN concat('line: ', CAST(size(_f) AS STRING), "
-        f"{sql_text(f' fields, expected {lay.width}')}) END")
-    out, problems = [], []
+    required = {f.name for f in table.fields if f.required or f.name in table.primary_key}
+    columns, checks, reasons = [], [], []
     for f in table.fields:
+        type_sql = f.spark_type.simpleString()
         pos = lay.positions.get(f.name)
         if pos is None:
-            out.append(f"CAST(NULL AS {f.spark_type.simpleString()}) AS {quoted(f.name)}")
-            if f.required:
-                problems.append(sql_text(f"{f.name}: missing (required)"))
+            columns.append(f"CAST(NULL AS {type_sql}) AS {quoted(f.name)}")
+            if f.name in required:
+                checks.append(("true", f"{f.name}: missing (required)"))
+                reasons.append(checks[-1])
             continue
-        column, found = field_sql(f, f"try_element_at(_f, {pos + 1})", table, dialect,
-                                  required=f.required or f.name in table.primary_key)
-        out.append(column)
-        problems += found
-    found = f"CASE WHEN ({line_problem}) IS NOT NULL THEN array({line_problem}) ELSE {problems_sql(problems)} END"
+        parsed = f"_csv._c{pos}"
+        if f.name in native:  # the CSV parser marks a failed conversion `_corrupt`; name it from the text
+            columns.append(f"{parsed} AS {quoted(f.name)}")
+            text = present_sql(_split_field(pos), table)  # only read for refused lines
+            kind = "not a number" if isinstance(f.spark_type, T.DoubleType) else "not an integer"
+            if isinstance(f.spark_type, T.DoubleType):
+                checks.append((f"({parsed} IS NOT NULL AND isnan({parsed}))", f"{f.name}: {kind}"))
+                reasons.append(checks[-1])
+            reasons.append((f"({text} IS NOT NULL AND {parsed} IS NULL)", f"{f.name}: {kind}"))
+            if f.name in required:
+                checks.append((f"{parsed} IS NULL", f"{f.name}: missing (required)"))
+                reasons.append((f"{text} IS NULL", f"{f.name}: missing (required)"))
+            continue
+        raw = present_sql(parsed, table)
+        value = f"CAST({value_sql(f, raw, dialect)} AS {type_sql})"
+        columns.append(f"{value} AS {quoted(f.name)}")
+        found = [(f"({raw} IS NOT NULL AND {c})", f"{f.name}: {kind}") for c, kind in checks_sql(f, raw, value, dialect)]
+        if f.name in required:
+            found.append((f"{raw} IS NULL", f"{f.name}: missing (required)"))
+        checks += found
+        reasons += found
+    line_checks = _line_checks()
+    bad = (f"({' OR '.join(c for c, _ in line_checks)} OR _csv._corrupt IS NOT NULL OR {bad_sql(checks)})")
+    line_bad, line_problems = _line_problems(lay, line_checks)
+    field_problems = problems_sql(reasons, "true")
+    problems = (f"CASE WHEN {line_bad} THEN {line_problems} WHEN size({field_problems}) > 0 THEN {field_problems} "
+                f"ELSE array('line: not readable as CSV under the catalogue') END")
+    return staged.selectExpr(*[quoted(k) for k in keep], "_raw", *columns, f"{bad} AS _bad",
+                             f"CASE WHEN {bad} THEN {problems} ELSE CAST(array() AS array<string>) END AS _problems")
+
+
+def _split_field(pos: int) -> str:
+    """The raw text of the field at `pos` (0-based), from the line split here."""
+    x = f"try_element_at(_f, {pos + 1})"
+    return f"CASE WHEN instr(_raw, '\"') > 0 THEN {_unquoted_sql(x)} ELSE {x} END"
+
+
+def _line_checks() -> list[tuple[str, str]]:
+    return [(f"(NOT is_valid_utf8(_raw) OR instr(_raw, {sql_text(REPLACEMENT)}) > 0)", "line: invalid UTF-8"),
+            ("(instr(_raw, '\"') > 0 AND (length(_raw) - length(replace(_raw, '\"', ''))) % 2 = 1)",
+             "line: unbalanced quote")]
+
+
+def _line_problems(lay: Layout, line_checks: list[tuple[str, str]]) -> tuple[str, str]:
+    """(SQL true when the line itself is refused, SQL array of its reasons), over `_raw`,
+    `_f` (the line split here) and `_truncated`."""
+    width = "size(_f)"
+    line_problem = ("CASE " + " ".join(f"WHEN {c} THEN {sql_text(t)}" for c, t in line_checks)
+                    + f" WHEN {width} != {lay.width} THEN concat('line: ', CAST({width} AS STRING), "
+                    f"{sql_text(f' fields, expected {lay.width}')}) END")
+    line_bad = "(" + " OR ".join([c for c, _ in line_checks] + [f"{width} != {lay.width}"]) + ")"
     # a last line without end of line is only a fault when fields are missing: then it was cut
-    all_problems = (f"CASE WHEN _truncated AND size(_f) < {lay.width} THEN "
-                    f"concat(array('line: truncated (last line without end of line)'), {found}) ELSE {found} END")
-    return staged.selectExpr(*kept, "_raw", *out, f"{all_problems} AS _problems")
+    problems = (f"CASE WHEN _truncated AND {width} < {lay.width} THEN "
+                f"array('line: truncated (last line without end of line)', {line_problem}) "
+                f"ELSE array({line_problem}) END")
+    return line_bad, problems
+
+
+def _parse_split(lines: DataFrame, table: Table, dialect: CsvDialect, lay: Layout,
+                 truncated_line: str | None, keep: tuple[str, ...]) -> DataFrame:
+    """parse_lines for a table whose empty field is not a missing value: every field split here."""
+    staged = lines.selectExpr(*[quoted(k) for k in keep], "value AS _raw", f"{_fields_sql(dialect.separator)} AS _f",
+                              f"coalesce({truncated_line or 'false'}, false) AS _truncated")
+    line_bad, line_problems = _line_problems(lay, _line_checks())
+    raw_of = {name: _split_field(pos) for name, pos in lay.positions.items()}
+    required = {f.name for f in table.fields if f.required or f.name in table.primary_key}
+    parsed = parse_fields(staged, table, dialect, raw_of, [*keep, "_raw", "_f", "_truncated"], required,
+                          line_bad, line_problems)
+    return parsed.drop("_f", "_truncated")

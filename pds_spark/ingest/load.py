@@ -32,7 +32,7 @@ from pds_spark.ingest.discover import DeliveryFile
 from pds_spark.ingest.lines import Layout, layout, parse_lines
 from pds_spark.ingest.parse import sql_text
 from pds_spark.pseudo.apply import PROPERTY
-from pds_spark.pseudo.hmac import SecretKey, pseudonymise, secret_frame
+from pds_spark.pseudo.hmac import SecretKey, key_columns, pseudonymise, secret_frame, with_keys
 from pds_spark.pseudo.keystore import KeyStore
 from pds_spark.pseudo.policy import Policy
 from pds_spark.warehouse import Warehouse, delta_exists, table_properties
@@ -312,8 +312,13 @@ class Loader:
         props = table_properties(self.sp, path)
         return path, {key: int(props.get(f"{PROPERTY}.{key}.version", "0")) for key in identifiers}
 
-    def _parsed(self, table: Table, fits: list[tuple[DeliveryFile, Layout, str | None]]) -> DataFrame:
-        """The data lines of these files, parsed once per header layout (usually one)."""
+    def _parsed(self, table: Table, fits: list[tuple[DeliveryFile, Layout, str | None]],
+                keys: list[SecretKey] | None = None) -> DataFrame:
+        """The data lines of these files, parsed once per header layout (usually one).
+
+        `keys`: the lines are joined with this key chain before parsing, while each row
+        is still one text (joining 120 typed columns copies them all, a fifth of the load).
+        """
         by_layout: dict[tuple, list[tuple[int, DeliveryFile, Layout]]] = defaultdict(list)
         for file_id, (f, lay, _) in enumerate(fits):
             by_layout[(lay.width, tuple(sorted(lay.positions.items())))].append((file_id, f, lay))
@@ -323,16 +328,24 @@ class Loader:
                 "_source_file": lambda f: f.relative, "_period": lambda f: f.period,
                 "_truncated_at": lambda f: -1 if f.complete else f.lines})
             lines = lines.where(F.col("_line") > 1)
+            if keys:
+                lines = with_keys(lines, keys)
             parsed.append(parse_lines(lines, table, self.opt.dialect, group[0][2],
                                       "_line = _truncated_at",
-                                      keep=("_file_id", "_line", "_source_file", "_period")))
+                                      keep=("_file_id", "_line", "_source_file", "_period", *key_columns(lines))))
         return _union(parsed)
 
     def _load(self, table: Table, fits: list[tuple[DeliveryFile, Layout, str | None]]) -> list[FileOutcome]:
         identifiers = self._identifiers(table)
         path, versions = self._ensure_table(table, identifiers)
-        parsed = self._parsed(table, fits)
-        bad = F.size("_problems") > 0
+        for key, cols in identifiers.items():
+            if versions[key] < 1:
+                raise PdsError(f"{path} holds identifier columns ({', '.join(cols)}) but records no version "
+                               f"of key '{key}': refusing to write them in clear")
+        chains = {key: self.keys.chain(key, until=versions[key]) for key in identifiers}
+        early = next(iter(chains)) if len(chains) == 1 else None  # one key: joined before parsing
+        parsed = self._parsed(table, fits, chains[early] if early else None)
+        bad = F.col("_bad")
         exprs = []
         for i in range(len(fits)):
             exprs += [F.count_if(F.col("_file_id") == i).alias(f"read_{i}"),
@@ -341,12 +354,10 @@ class Loader:
         good = parsed.observe(observation, *exprs).where(~bad)
         good = good.select(*table.column_names, "_source_file",
                            F.lit(self.opt.delivery_id).alias("_delivery_id"),
-                           F.lit(self.loaded_at).cast("timestamp").alias("_loaded_at"), "_period")
+                           F.lit(self.loaded_at).cast("timestamp").alias("_loaded_at"), "_period",
+                           *key_columns(parsed))
         for key, cols in identifiers.items():
-            if versions[key] < 1:
-                raise PdsError(f"{path} holds identifier columns ({', '.join(cols)}) but records no version "
-                               f"of key '{key}': refusing to write them in clear")
-            good = pseudonymise(good, cols, self.keys.chain(key, until=versions[key]))
+            good = pseudonymise(good, cols, chains[key], joined=key == early)
         periods = sorted({f.period for f, _, _ in fits})
         where = "_period IN (" + ", ".join(sql_text(p) for p in periods) + ")"
         (good.write.format("delta").mode("overwrite").option("replaceWhere", where).save(path))

@@ -99,18 +99,31 @@ def _as_chain(keys: SecretKey | Sequence[SecretKey]) -> list[SecretKey]:
     return chain
 
 
-def pseudonymise(df: DataFrame, columns: Iterable[str], keys: SecretKey | Sequence[SecretKey]) -> DataFrame:
+def with_keys(df: DataFrame, keys: SecretKey | Sequence[SecretKey]) -> DataFrame:
+    """`df` joined with the key frame (one broadcast row). The join copies every row:
+    join while the frame is narrow (before a wide table's fields are expanded)."""
+    return df.crossJoin(F.broadcast(_key_frame(df.sparkSession, _as_chain(keys))))
+
+
+def key_columns(df: DataFrame) -> list[str]:
+    return [c for c in df.columns if c.startswith((IPAD_COL, OPAD_COL))]
+
+
+def pseudonymise(df: DataFrame, columns: Iterable[str], keys: SecretKey | Sequence[SecretKey],
+                 joined: bool = False) -> DataFrame:
     """`df` with each named column replaced by its keyed pseudonym, in place.
 
     With several keys (a key's versions), each HMAC is applied over the previous one.
+    `joined`: `df` already carries these keys (`with_keys`); their columns are dropped.
     """
     columns, chain = list(columns), _as_chain(keys)
     missing = [c for c in columns if c not in df.columns]
     if missing:
         raise ValueError(f"columns to pseudonymise are missing: {', '.join(missing)}")
+    kept = [c for c in df.columns if c not in key_columns(df)]
     if not columns:
-        return df
-    keyed = df.crossJoin(F.broadcast(_key_frame(df.sparkSession, chain)))
+        return df.select(*kept)
+    keyed = df if joined else with_keys(df, chain)
 
     def layered(c: str):
         value = F.col(c)
@@ -118,4 +131,4 @@ def pseudonymise(df: DataFrame, columns: Iterable[str], keys: SecretKey | Sequen
             value = hmac_sha256(value, layer)
         return value.alias(c)
 
-    return keyed.select(*[layered(c) if c in columns else F.col(c) for c in df.columns])
+    return keyed.select(*[layered(c) if c in columns else F.col(c) for c in kept])
