@@ -5,12 +5,14 @@ as SQL text and handed to Spark in `selectExpr`: a 120-column table then costs a
 calls to the JVM instead of tens of thousands (building Columns one call at a time took
 seconds per table). Problems name the field and the kind of fault, never the value.
 
-Three projections, so that each value is converted once: the raw text of each field
-(missing values as null), its typed value, then `_bad` (booleans only) and, for the
-refused rows alone, `_problems`. `_bad` is a CASE, not an OR: Spark splits a CASE's
-branches into small compiled methods (one 250-term OR made a method too large for the
-JVM to compile), and `_problems` is built without a higher-order function (evaluated
-row by row outside generated code). Together these made parsing 3x faster.
+`_bad` (booleans only) decides; `_problems` is built for refused rows alone. `_bad` is
+a CASE, not an OR: Spark splits a CASE's branches into small compiled methods (one
+250-term OR made a method too large for the JVM to compile), and `_problems` is built
+without a higher-order function (evaluated row by row outside generated code).
+Together these made parsing three times faster. Ingestion parses lines with Spark's
+CSV parser and these checks (`pds_spark.ingest.lines`); `typed` types the text columns
+of small frames (tests, tables whose empty field is a value), where compiling the
+expressions costs more than running them.
 """
 
 from __future__ import annotations
@@ -109,39 +111,35 @@ def problems_sql(checks: list[Check], bad: str) -> str:
 def parse_fields(df: DataFrame, table: Table, dialect: CsvDialect, raw_of: dict[str, str], keep: list[str],
                  required: set[str] = frozenset(), line_bad: str | None = None,
                  line_problems: str | None = None) -> DataFrame:
-    """`keep` columns + the table's typed fields + `_bad` + `_problems`.
+    """`keep` columns + the table's typed fields + `_bad` + `_problems`, in one projection.
 
     `raw_of` gives each present field's raw text as SQL over `df`; absent fields are
     null. `line_bad` / `line_problems` (SQL over `keep`) are line-level refusals that
     replace the per-value problems when they apply.
     """
-    fields = table.fields
-    raw_name = {f.name: f"_r{i}" for i, f in enumerate(fields)}
-    kept = [quoted(k) for k in keep]
-    present = df.selectExpr(*kept, *[f"{present_sql(raw_of[f.name], table)} AS {raw_name[f.name]}"
-                                     for f in fields if f.name in raw_of])
     columns, checks = [], []
-    for f in fields:
+    for f in table.fields:
         type_sql = f.spark_type.simpleString()
         if f.name not in raw_of:
             columns.append(f"CAST(NULL AS {type_sql}) AS {quoted(f.name)}")
             if f.name in required:
                 checks.append(("true", f"{f.name}: missing (required)"))
             continue
-        raw = raw_name[f.name]
-        columns.append(f"CAST({value_sql(f, raw, dialect)} AS {type_sql}) AS {quoted(f.name)}")
+        raw = present_sql(raw_of[f.name], table)
+        value = f"CAST({value_sql(f, raw, dialect)} AS {type_sql})"
+        columns.append(f"{value} AS {quoted(f.name)}")
         checks += [(f"({raw} IS NOT NULL AND {c})", f"{f.name}: {kind}")
-                   for c, kind in checks_sql(f, raw, quoted(f.name), dialect)]
+                   for c, kind in checks_sql(f, raw, value, dialect)]
         if f.name in required:
             checks.append((f"{raw} IS NULL", f"{f.name}: missing (required)"))
-    raws = [raw_name[f.name] for f in fields if f.name in raw_of]
-    values = present.selectExpr(*kept, *raws, *columns)
-    bad = bad_sql(checks) if not line_bad else f"({line_bad} OR {bad_sql(checks)})"
-    problems = problems_sql(checks, "true")
+    # filter() runs outside generated code: slow on millions of rows, but nothing to
+    # compile, which is what counts for the small frames typed here
+    problems = (f"filter(array({', '.join(f'CASE WHEN {c} THEN {sql_text(t)} END' for c, t in checks)}), "
+                "p -> p IS NOT NULL)" if checks else "CAST(array() AS array<string>)")
     if line_bad:
         problems = f"CASE WHEN {line_bad} THEN {line_problems} ELSE {problems} END"
-    return values.selectExpr(*kept, *[quoted(f.name) for f in fields], f"{bad} AS _bad",
-                             f"CASE WHEN {bad} THEN {problems} ELSE CAST(array() AS array<string>) END AS _problems")
+    return df.selectExpr(*[quoted(k) for k in keep], *columns, f"{problems} AS _problems") \
+        .selectExpr("*", "size(_problems) > 0 AS _bad")
 
 
 def typed(df: DataFrame, table: Table, dialect: CsvDialect, keep: list[str] | None = None) -> DataFrame:
