@@ -74,15 +74,19 @@ def test_lines_are_split_typed_and_refused_with_reasons(spark, catalogue):
                       and f.name not in ("BEN_NIR_PSA",))
     rows = [(line(), 2), (line(**{first_text: '"a,b ""quoted"""'}), 3), (line() + ",extra", 4),
             (line(**{first_text: 'bad"quote'}), 5), (line(**{first_text: "caf\ufffd"}), 6),
-            (line(BEN_RNG_GEM="x"), 7), (line(BEN_NIR_PSA=""), 8)]
+            (line(BEN_RNG_GEM="x"), 7), (line(BEN_NIR_PSA=""), 8),
+            (line(BEN_RNG_GEM=" 1 "), 9), (line(BEN_RNG_GEM="1.5"), 10), (line(BEN_RNG_GEM="+2"), 11)]
     df = spark.createDataFrame(rows, "value string, _line long")
-    got = {r._line: (r._problems, r[first_text]) for r in
-           parse_lines(df, table, dialect("schema"), lay, keep=("_line",)).collect()}
+    parsed = parse_lines(df, table, dialect("schema"), lay, keep=("_line",)).collect()
+    got = {r._line: (r._problems, r[first_text]) for r in parsed}
+    assert all(r._bad == bool(r._problems) for r in parsed)  # the decision and its reasons agree
     assert got[2][0] == [] and got[3] == ([], 'a,b "quoted"')
     assert got[4][0] == [f"line: {len(header) + 1} fields, expected {len(header)}"]
     assert got[5][0] == ["line: unbalanced quote"] and got[6][0] == ["line: invalid UTF-8"]
     assert got[7][0] == ["BEN_RNG_GEM: not an integer"]
     assert got[8][0] == ["BEN_NIR_PSA: missing (required)"]
+    # integers are strict: padded or decimal text is refused, a sign is not
+    assert got[9][0] == got[10][0] == ["BEN_RNG_GEM: not an integer"] and got[11][0] == []
 
 
 def test_a_header_that_does_not_fit_names_the_columns(catalogue):
