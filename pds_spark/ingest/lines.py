@@ -17,8 +17,7 @@ from pyspark.sql import DataFrame
 from pyspark.sql import types as T
 
 from pds_spark.catalog import CsvDialect, Table
-from pds_spark.ingest.parse import (bad_sql, checks_sql, parse_fields, present_sql, problems_sql, quoted,
-                                     sql_text, value_sql)
+from pds_spark.ingest.parse import bad_sql, field_sql, parse_fields, present_sql, problems_sql, quoted, sql_text
 
 REPLACEMENT = "\ufffd"  # what the UTF-8 decoder puts in place of an invalid byte
 
@@ -128,12 +127,8 @@ def parse_lines(lines: DataFrame, table: Table, dialect: CsvDialect, lay: Layout
                 checks.append((f"{parsed} IS NULL", f"{f.name}: missing (required)"))
                 reasons.append((f"{text} IS NULL", f"{f.name}: missing (required)"))
             continue
-        raw = present_sql(parsed, table)
-        value = f"CAST({value_sql(f, raw, dialect)} AS {type_sql})"
-        columns.append(f"{value} AS {quoted(f.name)}")
-        found = [(f"({raw} IS NOT NULL AND {c})", f"{f.name}: {kind}") for c, kind in checks_sql(f, raw, value, dialect)]
-        if f.name in required:
-            found.append((f"{raw} IS NULL", f"{f.name}: missing (required)"))
+        column, found = field_sql(f, parsed, table, dialect, f.name in required)
+        columns.append(column)
         checks += found
         reasons += found
     line_checks = _line_checks()

@@ -108,6 +108,18 @@ def problems_sql(checks: list[Check], bad: str) -> str:
             "ELSE CAST(array() AS array<string>) END")
 
 
+def field_sql(field: Field, text: str, table: Table, dialect: CsvDialect,
+              required: bool) -> tuple[str, list[Check]]:
+    """(typed column, checks naming the field) for a field whose raw text is `text` (SQL)."""
+    raw = present_sql(text, table)
+    value = f"CAST({value_sql(field, raw, dialect)} AS {field.spark_type.simpleString()})"
+    checks = [(f"({raw} IS NOT NULL AND {c})", f"{field.name}: {kind}")
+              for c, kind in checks_sql(field, raw, value, dialect)]
+    if required:
+        checks.append((f"{raw} IS NULL", f"{field.name}: missing (required)"))
+    return f"{value} AS {quoted(field.name)}", checks
+
+
 def parse_fields(df: DataFrame, table: Table, dialect: CsvDialect, raw_of: dict[str, str], keep: list[str],
                  required: set[str] = frozenset(), line_bad: str | None = None,
                  line_problems: str | None = None) -> DataFrame:
@@ -125,13 +137,9 @@ def parse_fields(df: DataFrame, table: Table, dialect: CsvDialect, raw_of: dict[
             if f.name in required:
                 checks.append(("true", f"{f.name}: missing (required)"))
             continue
-        raw = present_sql(raw_of[f.name], table)
-        value = f"CAST({value_sql(f, raw, dialect)} AS {type_sql})"
-        columns.append(f"{value} AS {quoted(f.name)}")
-        checks += [(f"({raw} IS NOT NULL AND {c})", f"{f.name}: {kind}")
-                   for c, kind in checks_sql(f, raw, value, dialect)]
-        if f.name in required:
-            checks.append((f"{raw} IS NULL", f"{f.name}: missing (required)"))
+        column, found = field_sql(f, raw_of[f.name], table, dialect, f.name in required)
+        columns.append(column)
+        checks += found
     # filter() runs outside generated code: slow on millions of rows, but nothing to
     # compile, which is what counts for the small frames typed here
     problems = (f"filter(array({', '.join(f'CASE WHEN {c} THEN {sql_text(t)} END' for c, t in checks)}), "
