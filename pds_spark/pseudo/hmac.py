@@ -120,7 +120,8 @@ def pseudonymise(df: DataFrame, columns: Iterable[str], keys: SecretKey | Sequen
     missing = [c for c in columns if c not in df.columns]
     if missing:
         raise ValueError(f"columns to pseudonymise are missing: {', '.join(missing)}")
-    kept = [c for c in df.columns if c not in key_columns(df)]
+    joined_keys = set(key_columns(df))
+    kept = [c for c in df.columns if c not in joined_keys]
     if not columns:
         return df.select(*kept)
     keyed = df if joined else with_keys(df, chain)
