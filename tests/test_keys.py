@@ -58,6 +58,18 @@ def test_a_tampered_key_file_is_refused(tmp_path):
         KeyStore(tmp_path / "ks").chain("platform")
 
 
+def test_concurrent_first_use_creates_one_salt_and_one_key(tmp_path):
+    # The loader ensures keys from several table threads at once, and two jobs may share a store.
+    from concurrent.futures import ThreadPoolExecutor
+
+    stores = [KeyStore(tmp_path / "ks") for _ in range(6)]
+    with ThreadPoolExecutor(6) as pool:
+        list(pool.map(lambda s: s.ensure("platform"), stores))
+    chains = [material(s.chain("platform")[0]) for s in stores] + \
+             [material(KeyStore(tmp_path / "ks").chain("platform")[0])]
+    assert len(set(chains)) == 1
+
+
 def test_a_pluggable_wrapper_replaces_the_passphrase(tmp_path):
     store = KeyStore(tmp_path / "ks", "python:tests.kms_stub:wrapper")
     store.create("platform")

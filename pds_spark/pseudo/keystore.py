@@ -15,6 +15,8 @@ recomputed or linked again.
 from __future__ import annotations
 
 import base64
+import contextlib
+import fcntl
 import importlib
 import json
 import os
@@ -36,6 +38,7 @@ from pds_spark.pseudo.hmac import SecretKey
 KEY_NAME = re.compile(r"^[a-z][a-z0-9-]{0,62}$")
 KEY_BYTES = 32
 STORE_FILE = "store.json"
+LOCK_FILE = ".lock"
 
 
 class KeyStoreError(PdsError):
@@ -147,12 +150,24 @@ class KeyStore:
         return cls(settings.pseudonymisation.keystore, settings.pseudonymisation.unlock)
 
     # -- files ---------------------------------------------------------------
+    @contextlib.contextmanager
+    def _locked(self):
+        """Exclusive over threads and processes: first use and changes are check-then-write."""
+        self.folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+        fd = os.open(self.folder / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)  # releases the lock
+
     def _salt(self) -> bytes:
         meta = self.folder / STORE_FILE
         if not meta.exists():
-            self.folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-            _write_atomic(meta, {"format": 1, "created": _now(),
-                                 "salt": base64.b64encode(secrets.token_bytes(16)).decode()})
+            with self._locked():
+                if not meta.exists():
+                    _write_atomic(meta, {"format": 1, "created": _now(),
+                                         "salt": base64.b64encode(secrets.token_bytes(16)).decode()})
         return base64.b64decode(json.loads(meta.read_text())["salt"])
 
     def _wrap(self) -> KeyWrapper:
@@ -183,10 +198,14 @@ class KeyStore:
     def create(self, name: str) -> KeyInfo:
         """A new key with one random version; refuses an existing or destroyed name."""
         path = self._path(name)
+        wrapper = self._wrap()
+        with self._locked():
+            return self._create(name, path, wrapper)
+
+    def _create(self, name: str, path: Path, wrapper: KeyWrapper) -> KeyInfo:
         if path.exists():
             state = "destroyed" if json.loads(path.read_text())["destroyed"] else "exists"
             raise KeyStoreError(f"key {name!r} already {state}; a name is never reused")
-        wrapper = self._wrap()
         entry = {"name": name, "created": _now(), "rotated": None, "destroyed": None, "versions": [{
             "version": 1, "created": _now(),
             "wrapped": base64.b64encode(wrapper.wrap(secrets.token_bytes(KEY_BYTES),
@@ -196,16 +215,23 @@ class KeyStore:
 
     def ensure(self, name: str) -> KeyInfo:
         """The key, created on first use (destroyed keys are never re-created)."""
-        return self.info(name) if self._path(name).exists() else self.create(name)
+        path = self._path(name)
+        if path.exists():
+            return self.info(name)
+        wrapper = self._wrap()
+        with self._locked():
+            return self.info(name) if path.exists() else self._create(name, path, wrapper)
 
     def rotate(self, name: str) -> KeyInfo:
         """Add a version: pseudonyms at version v become HMAC(k_v+1, pseudonym)."""
-        entry = self._live(name)
-        version = len(entry["versions"]) + 1
-        entry["versions"].append({"version": version, "created": _now(), "wrapped": base64.b64encode(
-            self._wrap().wrap(secrets.token_bytes(KEY_BYTES), self._context(name, version))).decode()})
-        entry["rotated"] = _now()
-        _write_atomic(self._path(name), entry)
+        wrapper = self._wrap()
+        with self._locked():
+            entry = self._live(name)
+            version = len(entry["versions"]) + 1
+            entry["versions"].append({"version": version, "created": _now(), "wrapped": base64.b64encode(
+                wrapper.wrap(secrets.token_bytes(KEY_BYTES), self._context(name, version))).decode()})
+            entry["rotated"] = _now()
+            _write_atomic(self._path(name), entry)
         return self.info(name)
 
     def destroy(self, name: str) -> KeyInfo:
@@ -213,10 +239,11 @@ class KeyStore:
         from pds_spark.pseudo.hmac import forget_secret_frames
 
         forget_secret_frames()
-        entry = self._read(name)
-        entry.update(versions=[{"version": v["version"], "created": v["created"], "wrapped": None}
-                               for v in entry["versions"]], destroyed=_now())
-        _write_atomic(self._path(name), entry)
+        with self._locked():
+            entry = self._read(name)
+            entry.update(versions=[{"version": v["version"], "created": v["created"], "wrapped": None}
+                                   for v in entry["versions"]], destroyed=_now())
+            _write_atomic(self._path(name), entry)
         return self.info(name)
 
     def info(self, name: str) -> KeyInfo:
