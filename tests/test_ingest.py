@@ -14,7 +14,7 @@ from pyspark.sql import functions as F
 from pds_spark.catalog import dialect
 from pds_spark.ingest import discover
 from pds_spark.ingest.lines import layout, parse_lines
-from pds_spark.ingest.load import IngestOptions, Loader, decrypted
+from pds_spark.ingest.load import READ_CONF, IngestOptions, Loader, _conf, decrypted, numbered_lines
 from pds_spark.ingest.rules import IngestRules
 from pds_spark.warehouse import Warehouse
 from tests.conftest import SNDS
@@ -191,6 +191,27 @@ def test_every_injected_fault_is_quarantined_with_its_reason_and_nothing_else(sp
     assert sample._raw == raw
     assert b"BEN_NIR_PSA" not in b"".join(p.read_bytes() for p in (tmp_path / "wh" / "quarantine" / "ER_PRS_F")
                                           .rglob("*.parquet"))  # no header, no clear text stored
+
+
+def test_small_files_read_whole_are_numbered_as_line_by_line(spark, catalogue, faulty, tmp_path):
+    # Small tables read each file whole and split it; large ones read line by line, one
+    # partition per file. Both must give every line the same number, on the faulty
+    # delivery (gzip, truncated lines, bad bytes) and on line-ending corner cases.
+    odd = tmp_path / "odd"
+    odd.mkdir()
+    (odd / "IR_BEN_R.csv").write_bytes(b"H\r\na\r\n\r\nb\r\n")      # CRLF, an empty line
+    (odd / "IR_IMB_R.csv").write_bytes(b"H\nx\n\n\n")                 # trailing empty lines
+    (odd / "ER_PHA_F.csv").write_bytes(b"H\nlast without newline")
+    files = [f for f in discover(faulty[0] / "delivery", catalogue) + discover(odd, catalogue) if f.lines]
+    listed = list(enumerate(files))
+    with _conf(spark, READ_CONF):
+        numbered_lines(spark, listed, {"_source_file": lambda f: f.relative}).write.parquet(str(tmp_path / "lines"))
+    whole = numbered_lines(spark, listed, {"_source_file": lambda f: f.relative}, whole=True)
+    assert whole.rdd.getNumPartitions() < len(files)
+    assert_df_equality(spark.read.parquet(str(tmp_path / "lines")), whole, ignore_row_order=True,
+                       ignore_nullable=True)
+    counts = {r._file_id: r["count"] for r in whole.groupBy("_file_id").count().collect()}
+    assert all(counts.get(i, 0) == f.lines for i, f in listed)
 
 
 # -- updates ---------------------------------------------------------------------------
