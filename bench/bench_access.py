@@ -22,7 +22,7 @@ import uuid
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
-from common import driver_peak_mb, median, record, session, timed
+from common import driver_peak_mb, median, record, reset_driver_peak, session, timed
 
 os.environ.setdefault("PDS_KEYSTORE_SECRET", "bench-only-passphrase-not-a-secret")
 
@@ -124,8 +124,6 @@ def write_trail(path: Path, records: int, chunk: int = 250_000) -> None:
 def verify(args, settings, spark, work: Path):
     from pds_spark import audit
 
-    jvm = spark.sparkContext._jvm
-    pools = jvm.java.lang.management.ManagementFactory.getMemoryPoolMXBeans()
     trails = {}
     for n in [10_000, *sorted(args.records)]:
         path = Path(args.corpus) / f"trail-{n}"
@@ -136,9 +134,7 @@ def verify(args, settings, spark, work: Path):
     assert audit.verify(spark, trails[10_000]).intact  # warm-up
     result = {"repeats": args.repeats, "scales": []}
     for n in sorted(args.records):
-        jvm.java.lang.System.gc()
-        for pool in pools:
-            pool.resetPeakUsage()
+        reset_driver_peak(spark)
         reports, times = [], []
         for _ in range(args.repeats):
             times.append(timed(lambda: reports.append(audit.verify(spark, trails[n]))))

@@ -22,7 +22,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from common import driver_peak_mb, median, python_peak_mb, record, session, timed
+from common import driver_peak_mb, median, python_peak_mb, record, reset_driver_peak, session, timed
 
 os.environ.setdefault("PDS_KEYSTORE_SECRET", "bench-only-passphrase-not-a-secret")
 
@@ -92,6 +92,7 @@ def big(args, settings, spark, catalogue, work: Path):
 
         variants = {"baseline": lambda: baseline(spark, catalogue, files, work / "parquet", ","),
                     "ingest": lambda: ours(True), "ingest_without_pseudonyms": lambda: ours(False)}
+        reset_driver_peak(spark)
         med = measure(spark, variants, args.repeats, None if not warmed else {})
         warmed = True
         results[rows] = {"rows": rows, "files": len(files), **{f"{k}_s": round(v, 1) for k, v in med.items()},

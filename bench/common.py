@@ -45,6 +45,14 @@ def driver_peak_mb(spark) -> float:
     return heap / 1e6
 
 
+def reset_driver_peak(spark) -> None:
+    """Collect garbage and restart the driver's peak-heap count (one figure per scale)."""
+    jvm = spark.sparkContext._jvm
+    jvm.java.lang.System.gc()
+    for pool in jvm.java.lang.management.ManagementFactory.getMemoryPoolMXBeans():
+        pool.resetPeakUsage()
+
+
 def python_peak_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e3
 
