@@ -75,7 +75,8 @@ def test_lines_are_split_typed_and_refused_with_reasons(spark, catalogue):
     rows = [(line(), 2), (line(**{first_text: '"a,b ""quoted"""'}), 3), (line() + ",extra", 4),
             (line(**{first_text: 'bad"quote'}), 5), (line(**{first_text: "caf\ufffd"}), 6),
             (line(BEN_RNG_GEM="x"), 7), (line(BEN_NIR_PSA=""), 8),
-            (line(BEN_RNG_GEM=" 1 "), 9), (line(BEN_RNG_GEM="1.5"), 10), (line(BEN_RNG_GEM="+2"), 11)]
+            (line(BEN_RNG_GEM=" 1 "), 9), (line(BEN_RNG_GEM="1.5"), 10), (line(BEN_RNG_GEM="+2"), 11),
+            (line(BEN_RNG_GEM="\u0661\u0662"), 12), (line(**{first_text: "\u0661\u0662"}), 13)]
     df = spark.createDataFrame(rows, "value string, _line long")
     parsed = parse_lines(df, table, dialect("schema"), lay, keep=("_line",)).collect()
     got = {r._line: (r._problems, r[first_text]) for r in parsed}
@@ -87,6 +88,8 @@ def test_lines_are_split_typed_and_refused_with_reasons(spark, catalogue):
     assert got[8][0] == ["BEN_NIR_PSA: missing (required)"]
     # integers are strict: padded or decimal text is refused, a sign is not
     assert got[9][0] == got[10][0] == ["BEN_RNG_GEM: not an integer"] and got[11][0] == []
+    # Java's parser reads Arabic-Indic digits as digits: refused in a number, kept in a text
+    assert got[12][0] == ["BEN_RNG_GEM: not an integer"] and got[13] == ([], "\u0661\u0662")
 
 
 def test_a_header_that_does_not_fit_names_the_columns(catalogue):
@@ -317,8 +320,10 @@ def test_a_killed_run_resumed_gives_the_same_tables(spark, settings, catalogue, 
 def test_the_ingest_job_reports_and_exits_with_the_threshold(settings, tmp_path):
     from tests.test_conformity import run
 
-    sample = tmp_path / "sample"
-    shutil.copytree(SNDS / "cnam-delivery-sample", sample)
+    sample = tmp_path / "sample"  # two of its files: ER_PRS_F has refused rows, IR_BEN_R none
+    for name in ("ER_PRS_F.csv", "IR_BEN_R.csv"):
+        (sample / "DCIR").mkdir(parents=True, exist_ok=True)
+        shutil.copy(SNDS / "cnam-delivery-sample" / "DCIR" / name, sample / "DCIR" / name)
     code = run("ingest", settings, "--source", str(sample), "--warehouse", str(tmp_path / "wh"),
                "--set", "ingest.max_quarantine_ratio=1")
     assert code == 0

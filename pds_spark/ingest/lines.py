@@ -70,6 +70,7 @@ def _unquoted_sql(x: str) -> str:
 
 
 CSV_TYPES = (T.IntegerType, T.LongType, T.DoubleType)  # converted by the CSV parser itself
+OTHER_DIGIT = sql_text("[\\p{Nd}&&[^0-9]]")  # another script's digit: Java's integer parser takes Arabic-Indic ones
 
 
 def _csv_schema(table: Table, lay: Layout, native: set[str]) -> str:
@@ -104,7 +105,7 @@ def parse_lines(lines: DataFrame, table: Table, dialect: CsvDialect, lay: Layout
                               f"map({options_sql})) AS _csv", f"{_fields_sql(dialect.separator)} AS _f",
                               f"coalesce({truncated_line or 'false'}, false) AS _truncated")
     required = {f.name for f in table.fields if f.required or f.name in table.primary_key}
-    columns, checks, reasons = [], [], []
+    columns, checks, reasons, other_digits = [], [], [], []
     for f in table.fields:
         type_sql = f.spark_type.simpleString()
         pos = lay.positions.get(f.name)
@@ -123,6 +124,8 @@ def parse_lines(lines: DataFrame, table: Table, dialect: CsvDialect, lay: Layout
                 checks.append((f"({parsed} IS NOT NULL AND isnan({parsed}))", f"{f.name}: {kind}"))
                 reasons.append(checks[-1])
             reasons.append((f"({text} IS NOT NULL AND {parsed} IS NULL)", f"{f.name}: {kind}"))
+            other_digits.append(f"{text} RLIKE {OTHER_DIGIT}")
+            reasons.append((other_digits[-1], f"{f.name}: {kind}"))
             if f.name in required:
                 checks.append((f"{parsed} IS NULL", f"{f.name}: missing (required)"))
                 reasons.append((f"{text} IS NULL", f"{f.name}: missing (required)"))
@@ -131,6 +134,9 @@ def parse_lines(lines: DataFrame, table: Table, dialect: CsvDialect, lay: Layout
         columns.append(column)
         checks += found
         reasons += found
+    if other_digits:  # only lines with non-ASCII text are searched, and only those split
+        checks.append((f"(length(_raw) != octet_length(_raw) AND _raw RLIKE {OTHER_DIGIT} AND "
+                       f"({' OR '.join(other_digits)}))", "another script's digits"))
     line_checks = _line_checks()
     bad = (f"({' OR '.join(c for c, _ in line_checks)} OR _csv._corrupt IS NOT NULL OR {bad_sql(checks)})")
     line_bad, line_problems = _line_problems(lay, line_checks)
