@@ -125,7 +125,7 @@ def parse_lines(lines: DataFrame, table: Table, dialect: CsvDialect, lay: Layout
                 reasons.append(checks[-1])
             reasons.append((f"({text} IS NOT NULL AND {parsed} IS NULL)", f"{f.name}: {kind}"))
             other_digits.append(f"{text} RLIKE {OTHER_DIGIT}")
-            reasons.append((other_digits[-1], f"{f.name}: {kind}"))
+            reasons.append((f"({parsed} IS NOT NULL AND {other_digits[-1]})", f"{f.name}: {kind}"))
             if f.name in required:
                 checks.append((f"{parsed} IS NULL", f"{f.name}: missing (required)"))
                 reasons.append((f"{text} IS NULL", f"{f.name}: missing (required)"))
