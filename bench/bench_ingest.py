@@ -6,7 +6,8 @@
 big:   the ER_PRS_F files of a generated corpus at each --patients scale (70000: 10 M rows):
        baseline `spark.read.csv(schema=...).write.parquet(...)`; ours with enforcement,
        quarantine split, lineage and pseudonymisation; ours without pseudonymisation
-       (the pseudonymisation overhead). Driver peak memory is recorded at each scale.
+       (the pseudonymisation overhead). At each scale, the driver's heap: its raw peak, the
+       peak of what survives each collection, and what it retains after a full one.
 small: a delivery of many small files (each table's file split into --parts files in
        folders part01..): baseline one `read.csv` + `write.parquet` per table; ours the
        whole delivery, per-file accounting included.
@@ -22,7 +23,8 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from common import driver_peak_mb, median, python_peak_mb, record, reset_driver_peak, session, timed
+from common import (HeapAfterGc, driver_peak_mb, median, python_peak_mb, record, reset_driver_peak, retained_heap_mb,
+                    session, timed)
 
 os.environ.setdefault("PDS_KEYSTORE_SECRET", "bench-only-passphrase-not-a-secret")
 
@@ -93,12 +95,15 @@ def big(args, settings, spark, catalogue, work: Path):
         variants = {"baseline": lambda: baseline(spark, catalogue, files, work / "parquet", ","),
                     "ingest": lambda: ours(True), "ingest_without_pseudonyms": lambda: ours(False)}
         reset_driver_peak(spark)
-        med = measure(spark, variants, args.repeats, None if not warmed else {})
+        with HeapAfterGc(spark) as after_gc:
+            med = measure(spark, variants, args.repeats, None if not warmed else {})
         warmed = True
         results[rows] = {"rows": rows, "files": len(files), **{f"{k}_s": round(v, 1) for k, v in med.items()},
                          "ratio_vs_baseline": round(med["baseline"] / med["ingest"], 3),
                          "pseudonymisation_overhead": round(med["ingest"] / med["ingest_without_pseudonyms"] - 1, 3),
-                         "driver_heap_peak_mb": round(driver_peak_mb(spark)), "python_peak_mb": round(python_peak_mb())}
+                         "driver_heap_peak_mb": round(driver_peak_mb(spark)),
+                         "driver_heap_after_gc_peak_mb": round(after_gc.peak),
+                         "driver_heap_retained_mb": round(retained_heap_mb(spark)), "python_peak_mb": round(python_peak_mb())}
         print(results[rows], flush=True)
     out = record("ingest_big", {"repeats": args.repeats, "scales": list(results.values())})
     print(f"recorded in {out}")

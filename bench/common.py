@@ -8,6 +8,7 @@ import platform
 import resource
 import statistics
 import sys
+import threading
 import time
 from datetime import datetime, timezone
 from pathlib import Path
@@ -51,6 +52,43 @@ def reset_driver_peak(spark) -> None:
     jvm.java.lang.System.gc()
     for pool in jvm.java.lang.management.ManagementFactory.getMemoryPoolMXBeans():
         pool.resetPeakUsage()
+
+
+def retained_heap_mb(spark) -> float:
+    """Driver heap still in use after a full collection: what the driver holds, not its garbage."""
+    jvm = spark.sparkContext._jvm
+    jvm.java.lang.System.gc()
+    return jvm.java.lang.management.ManagementFactory.getMemoryMXBean().getHeapMemoryUsage().getUsed() / 1e6
+
+
+class HeapAfterGc:
+    """Samples, while a block runs, the driver heap left by each garbage collection, and keeps
+    the peak: what survives collection (live data and old garbage not yet swept), not the
+    garbage a busy heap piles up between collections."""
+
+    def __init__(self, spark, every: float = 0.5):
+        self.spark, self.every, self.peak = spark, every, 0.0
+        self._stop = threading.Event()
+
+    def _sample(self) -> None:
+        jvm = self.spark.sparkContext._jvm
+        factory = jvm.java.lang.management.ManagementFactory
+        heap = {str(p.getName()) for p in factory.getMemoryPoolMXBeans() if str(p.getType()) == "Heap memory"}
+        while not self._stop.wait(self.every):
+            for gc in factory.getGarbageCollectorMXBeans():
+                info = gc.getLastGcInfo()
+                if info is not None:
+                    after = info.getMemoryUsageAfterGc()
+                    self.peak = max(self.peak, sum(after[k].getUsed() for k in after.keySet() if str(k) in heap) / 1e6)
+
+    def __enter__(self):
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
 
 
 def python_peak_mb() -> float:

@@ -56,11 +56,11 @@ def layout(table: Table, header: list[str], aliases: dict[str, tuple[str, ...]])
 QUOTE_AWARE = '(?=(?:[^"]*"[^"]*")*[^"]*$)'  # a separator outside quotes
 
 
-def _fields_sql(sep: str) -> str:
-    """The fields of `value`: a plain split, or a quote-aware one for lines with a quote."""
-    plain = f"split(value, {sql_text(re.escape(sep))}, -1)"
-    quote_aware = f"split(value, {sql_text(re.escape(sep) + QUOTE_AWARE)}, -1)"
-    return f"CASE WHEN instr(value, '\"') > 0 THEN {quote_aware} ELSE {plain} END"
+def _fields_sql(sep: str, line: str = "_raw") -> str:
+    """The fields of `line`: a plain split, or a quote-aware one for lines with a quote."""
+    plain = f"split({line}, {sql_text(re.escape(sep))}, -1)"
+    quote_aware = f"split({line}, {sql_text(re.escape(sep) + QUOTE_AWARE)}, -1)"
+    return f"CASE WHEN contains({line}, '\"') THEN {quote_aware} ELSE {plain} END"
 
 
 def _unquoted_sql(x: str) -> str:
@@ -102,9 +102,10 @@ def parse_lines(lines: DataFrame, table: Table, dialect: CsvDialect, lay: Layout
     options_sql = ", ".join(f"{sql_text(k)}, {sql_text(v)}" for k, v in options.items())
     staged = lines.selectExpr(*[quoted(k) for k in keep], "value AS _raw",
                               f"from_csv(value, {sql_text(_csv_schema(table, lay, native))}, "
-                              f"map({options_sql})) AS _csv", f"{_fields_sql(dialect.separator)} AS _f",
+                              f"map({options_sql})) AS _csv",
                               f"coalesce({truncated_line or 'false'}, false) AS _truncated")
     required = {f.name for f in table.fields if f.required or f.name in table.primary_key}
+    fields = _fields_sql(dialect.separator)  # not a column: only refused lines are split
     columns, checks, reasons, other_digits = [], [], [], []
     for f in table.fields:
         type_sql = f.spark_type.simpleString()
@@ -118,7 +119,7 @@ def parse_lines(lines: DataFrame, table: Table, dialect: CsvDialect, lay: Layout
         parsed = f"_csv._c{pos}"
         if f.name in native:  # the CSV parser marks a failed conversion `_corrupt`; name it from the text
             columns.append(f"{parsed} AS {quoted(f.name)}")
-            text = present_sql(_split_field(pos), table)  # only read for refused lines
+            text = present_sql(_split_field(pos, fields), table)  # only read for refused lines
             kind = "not a number" if isinstance(f.spark_type, T.DoubleType) else "not an integer"
             if isinstance(f.spark_type, T.DoubleType):
                 checks.append((f"({parsed} IS NOT NULL AND isnan({parsed}))", f"{f.name}: {kind}"))
@@ -139,7 +140,7 @@ def parse_lines(lines: DataFrame, table: Table, dialect: CsvDialect, lay: Layout
                        f"({' OR '.join(other_digits)}))", "another script's digits"))
     line_checks = _line_checks()
     bad = (f"({' OR '.join(c for c, _ in line_checks)} OR _csv._corrupt IS NOT NULL OR {bad_sql(checks)})")
-    line_bad, line_problems = _line_problems(lay, line_checks)
+    line_bad, line_problems = _line_problems(lay, line_checks, fields)
     field_problems = problems_sql(reasons, "true")
     problems = (f"CASE WHEN {line_bad} THEN {line_problems} WHEN size({field_problems}) > 0 THEN {field_problems} "
                 f"ELSE array('line: not readable as CSV under the catalogue') END")
@@ -147,22 +148,22 @@ def parse_lines(lines: DataFrame, table: Table, dialect: CsvDialect, lay: Layout
                              f"CASE WHEN {bad} THEN {problems} ELSE CAST(array() AS array<string>) END AS _problems")
 
 
-def _split_field(pos: int) -> str:
-    """The raw text of the field at `pos` (0-based), from the line split here."""
-    x = f"try_element_at(_f, {pos + 1})"
-    return f"CASE WHEN instr(_raw, '\"') > 0 THEN {_unquoted_sql(x)} ELSE {x} END"
+def _split_field(pos: int, fields: str = "_f") -> str:
+    """The raw text of the field at `pos` (0-based), from the line split here (`fields`, SQL)."""
+    x = f"try_element_at({fields}, {pos + 1})"
+    return f"CASE WHEN contains(_raw, '\"') THEN {_unquoted_sql(x)} ELSE {x} END"
 
 
 def _line_checks() -> list[tuple[str, str]]:
-    return [(f"(NOT is_valid_utf8(_raw) OR instr(_raw, {sql_text(REPLACEMENT)}) > 0)", "line: invalid UTF-8"),
-            ("(instr(_raw, '\"') > 0 AND (length(_raw) - length(replace(_raw, '\"', ''))) % 2 = 1)",
+    return [(f"(NOT is_valid_utf8(_raw) OR contains(_raw, {sql_text(REPLACEMENT)}))", "line: invalid UTF-8"),
+            ("(contains(_raw, '\"') AND (octet_length(_raw) - octet_length(replace(_raw, '\"', ''))) % 2 = 1)",
              "line: unbalanced quote")]
 
 
-def _line_problems(lay: Layout, line_checks: list[tuple[str, str]]) -> tuple[str, str]:
+def _line_problems(lay: Layout, line_checks: list[tuple[str, str]], fields: str = "_f") -> tuple[str, str]:
     """(SQL true when the line itself is refused, SQL array of its reasons), over `_raw`,
-    `_f` (the line split here) and `_truncated`."""
-    width = "size(_f)"
+    `fields` (the line split here) and `_truncated`."""
+    width = f"size({fields})"
     line_problem = ("CASE " + " ".join(f"WHEN {c} THEN {sql_text(t)}" for c, t in line_checks)
                     + f" WHEN {width} != {lay.width} THEN concat('line: ', CAST({width} AS STRING), "
                     f"{sql_text(f' fields, expected {lay.width}')}) END")
@@ -177,7 +178,7 @@ def _line_problems(lay: Layout, line_checks: list[tuple[str, str]]) -> tuple[str
 def _parse_split(lines: DataFrame, table: Table, dialect: CsvDialect, lay: Layout,
                  truncated_line: str | None, keep: tuple[str, ...]) -> DataFrame:
     """parse_lines for a table whose empty field is not a missing value: every field split here."""
-    staged = lines.selectExpr(*[quoted(k) for k in keep], "value AS _raw", f"{_fields_sql(dialect.separator)} AS _f",
+    staged = lines.selectExpr(*[quoted(k) for k in keep], "value AS _raw", f"{_fields_sql(dialect.separator, 'value')} AS _f",
                               f"coalesce({truncated_line or 'false'}, false) AS _truncated")
     line_bad, line_problems = _line_problems(lay, _line_checks())
     raw_of = {name: _split_field(pos) for name, pos in lay.positions.items()}

@@ -375,9 +375,9 @@ class Loader:
         parsed = self._parsed(table, fits, chains[early] if early else None)
         bad = F.col("_bad")
         exprs = []
-        for i in range(len(fits)):
-            exprs += [F.count_if(F.col("_file_id") == i).alias(f"read_{i}"),
-                      F.count_if((F.col("_file_id") == i) & bad).alias(f"bad_{i}")]
+        for i in range(len(fits)):  # count(CASE): count_if adds a projection of every column
+            exprs += [F.count(F.when(F.col("_file_id") == i, 1)).alias(f"read_{i}"),
+                      F.count(F.when((F.col("_file_id") == i) & bad, 1)).alias(f"bad_{i}")]
         observation = Observation(f"ingest-{table.name}-{id(fits)}")
         good = parsed.observe(observation, *exprs).where(~bad)
         good = good.select(*table.column_names, "_source_file",

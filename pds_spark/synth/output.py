@@ -60,7 +60,7 @@ def text_sql(field: Field, column: str, dialect: CsvDialect) -> str:
         v = f"CAST({c} AS STRING)"
     if isinstance(t, T.StringType):
         sep = lit(dialect.separator)
-        v = (f"CASE WHEN instr({v}, {sep}) > 0 OR instr({v}, '\"') > 0 "
+        v = (f"CASE WHEN contains({v}, {sep}) OR contains({v}, '\"') "
              f"THEN concat('\"', replace({v}, '\"', '\"\"'), '\"') ELSE {v} END")
     return f"coalesce({v}, '')"
 
