@@ -105,7 +105,7 @@ def parse_lines(lines: DataFrame, table: Table, dialect: CsvDialect, lay: Layout
                               f"map({options_sql})) AS _csv",
                               f"coalesce({truncated_line or 'false'}, false) AS _truncated")
     required = {f.name for f in table.fields if f.required or f.name in table.primary_key}
-    fields = _fields_sql(dialect.separator)  # not a column: only refused lines are split
+    fields = _fields_sql(dialect.separator)  # inline only where `_f` (refused lines' fields) is not there yet
     columns, checks, reasons, other_digits = [], [], [], []
     for f in table.fields:
         type_sql = f.spark_type.simpleString()
@@ -119,14 +119,14 @@ def parse_lines(lines: DataFrame, table: Table, dialect: CsvDialect, lay: Layout
         parsed = f"_csv._c{pos}"
         if f.name in native:  # the CSV parser marks a failed conversion `_corrupt`; name it from the text
             columns.append(f"{parsed} AS {quoted(f.name)}")
-            text = present_sql(_split_field(pos, fields), table)  # only read for refused lines
+            text = present_sql(_split_field(pos), table)  # only read for refused lines
             kind = "not a number" if isinstance(f.spark_type, T.DoubleType) else "not an integer"
             if isinstance(f.spark_type, T.DoubleType):
                 checks.append((f"({parsed} IS NOT NULL AND isnan({parsed}))", f"{f.name}: {kind}"))
                 reasons.append(checks[-1])
             reasons.append((f"({text} IS NOT NULL AND {parsed} IS NULL)", f"{f.name}: {kind}"))
-            other_digits.append(f"{text} RLIKE {OTHER_DIGIT}")
-            reasons.append((f"({parsed} IS NOT NULL AND {other_digits[-1]})", f"{f.name}: {kind}"))
+            other_digits.append(f"{present_sql(_split_field(pos, fields), table)} RLIKE {OTHER_DIGIT}")
+            reasons.append((f"({parsed} IS NOT NULL AND {text} RLIKE {OTHER_DIGIT})", f"{f.name}: {kind}"))
             if f.name in required:
                 checks.append((f"{parsed} IS NULL", f"{f.name}: missing (required)"))
                 reasons.append((f"{text} IS NULL", f"{f.name}: missing (required)"))
@@ -140,12 +140,16 @@ def parse_lines(lines: DataFrame, table: Table, dialect: CsvDialect, lay: Layout
                        f"({' OR '.join(other_digits)}))", "another script's digits"))
     line_checks = _line_checks()
     bad = (f"({' OR '.join(c for c, _ in line_checks)} OR _csv._corrupt IS NOT NULL OR {bad_sql(checks)})")
-    line_bad, line_problems = _line_problems(lay, line_checks, fields)
+    line_bad, line_problems = _line_problems(lay, line_checks)
     field_problems = problems_sql(reasons, "true")
     problems = (f"CASE WHEN {line_bad} THEN {line_problems} WHEN size({field_problems}) > 0 THEN {field_problems} "
                 f"ELSE array('line: not readable as CSV under the catalogue') END")
-    return staged.selectExpr(*[quoted(k) for k in keep], "_raw", *columns, f"{bad} AS _bad",
-                             f"CASE WHEN {bad} THEN {problems} ELSE CAST(array() AS array<string>) END AS _problems")
+    # three steps, so that a refused line is split once (`_f`) for all its reasons, and a
+    # good one never: Spark drops `_f` and `_problems` where only `_bad` is read
+    typed = staged.selectExpr(*[quoted(k) for k in keep], "_raw", "_csv", "_truncated", *columns, f"{bad} AS _bad")
+    split = typed.selectExpr("*", f"CASE WHEN _bad THEN {fields} END AS _f")
+    return split.selectExpr(*[quoted(k) for k in keep], "_raw", *[quoted(f.name) for f in table.fields], "_bad",
+                            f"CASE WHEN _bad THEN {problems} ELSE CAST(array() AS array<string>) END AS _problems")
 
 
 def _split_field(pos: int, fields: str = "_f") -> str:
