@@ -164,10 +164,10 @@ def _line_checks() -> list[tuple[str, str]]:
              "line: unbalanced quote")]
 
 
-def _line_problems(lay: Layout, line_checks: list[tuple[str, str]], fields: str = "_f") -> tuple[str, str]:
+def _line_problems(lay: Layout, line_checks: list[tuple[str, str]]) -> tuple[str, str]:
     """(SQL true when the line itself is refused, SQL array of its reasons), over `_raw`,
-    `fields` (the line split here) and `_truncated`."""
-    width = f"size({fields})"
+    `_f` (the line split here) and `_truncated`."""
+    width = "size(_f)"
     line_problem = ("CASE " + " ".join(f"WHEN {c} THEN {sql_text(t)}" for c, t in line_checks)
                     + f" WHEN {width} != {lay.width} THEN concat('line: ', CAST({width} AS STRING), "
                     f"{sql_text(f' fields, expected {lay.width}')}) END")
