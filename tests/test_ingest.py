@@ -248,6 +248,32 @@ def test_running_the_same_delivery_again_changes_nothing(spark, settings, catalo
     assert spark.read.format("delta").load(str(root / "wh" / "ledger")).count() == ledger_rows
 
 
+def test_a_table_created_meanwhile_by_another_writer_is_not_taken_as_new(spark, settings, clean_load, monkeypatch):
+    # The load found no table, and another writer created it before the load's own creation:
+    # that creation fails, the key versions the table records are read, and the table is
+    # not appended to as a new one (its periods are replaced).
+    import pds_spark.ingest.load as load
+    from pds_spark.pseudo.apply import PROPERTY
+    from pds_spark.warehouse import table_properties
+
+    root, files, _ = clean_load
+    table = next(f.table for f in files if f.table and f.table.name == "ER_PRS_F")
+    before = _versions(root / "wh")
+    real, calls = load.delta_exists, []
+
+    def absent_at_first_look(sp, path):
+        calls.append(path)
+        return len(calls) > 1 and real(sp, path)
+
+    monkeypatch.setattr(load, "delta_exists", absent_at_first_look)
+    ours = loader(spark, settings, root, "wh")
+    path, versions, created = ours._ensure_table(table, ours._identifiers(table))
+    recorded = table_properties(spark, path)
+    assert not created and versions and versions == {
+        key: int(recorded[f"{PROPERTY}.{key}.version"]) for key in versions}
+    assert _versions(root / "wh") == before
+
+
 def test_quality_checks_keys_codes_and_periods_and_writes_a_report(spark, catalogue, settings, clean_load, tmp_path):
     from pds_spark.quality.run import run_quality
 

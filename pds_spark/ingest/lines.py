@@ -83,15 +83,16 @@ def _csv_schema(table: Table, lay: Layout, native: set[str]) -> str:
 
 
 def parse_lines(lines: DataFrame, table: Table, dialect: CsvDialect, lay: Layout,
-                truncated_line: str | None = None, keep: tuple[str, ...] = ()) -> DataFrame:
+                truncated_line: str | None = None, keep: tuple[str, ...] = (), explain: bool = True) -> DataFrame:
     """Data lines (`value`, plus `keep` columns) -> `keep`, `_raw`, typed catalogue columns,
     `_bad` and `_problems`.
 
     `_bad` is true when the row is refused; `_problems` lists line-level reasons
     (encoding, quotes, field count) or one 'FIELD: kind' per refused value, and is
-    empty for a good row. A load that keeps only good rows reads `_bad` alone, and
-    Spark then never splits the line nor builds the texts. `truncated_line` (SQL),
-    when given, is true on the last line of a file without end of line.
+    empty for a good row. `truncated_line` (SQL), when given, is true on the last line
+    of a file without end of line. Without `explain`: `keep`, the typed columns and
+    `_bad` alone, a plan a third the size (what writing the good rows needs; Spark
+    spends more time planning a small table's load than running it).
     """
     if "" not in table.missing_values:  # the CSV parser reads an empty field as null
         return _parse_split(lines, table, dialect, lay, truncated_line, keep)
@@ -140,6 +141,8 @@ def parse_lines(lines: DataFrame, table: Table, dialect: CsvDialect, lay: Layout
                        f"({' OR '.join(other_digits)}))", "another script's digits"))
     line_checks = _line_checks()
     bad = (f"({' OR '.join(c for c, _ in line_checks)} OR _csv._corrupt IS NOT NULL OR {bad_sql(checks)})")
+    if not explain:
+        return staged.selectExpr(*[quoted(k) for k in keep], *columns, f"{bad} AS _bad")
     line_bad, line_problems = _line_problems(lay, line_checks)
     field_problems = problems_sql(reasons, "true")
     problems = (f"CASE WHEN {line_bad} THEN {line_problems} WHEN size({field_problems}) > 0 THEN {field_problems} "
