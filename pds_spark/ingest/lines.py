@@ -91,8 +91,9 @@ def parse_lines(lines: DataFrame, table: Table, dialect: CsvDialect, lay: Layout
     (encoding, quotes, field count) or one 'FIELD: kind' per refused value, and is
     empty for a good row. `truncated_line` (SQL), when given, is true on the last line
     of a file without end of line. Without `explain`: `keep`, the typed columns and
-    `_bad` alone, a plan a third the size (what writing the good rows needs; Spark
-    spends more time planning a small table's load than running it).
+    `_bad` alone, what writing the good rows needs: Spark analyses every expression of
+    a plan, even those it then drops, and planning a small table's load costs more than
+    running it.
     """
     if "" not in table.missing_values:  # the CSV parser reads an empty field as null
         return _parse_split(lines, table, dialect, lay, truncated_line, keep)
