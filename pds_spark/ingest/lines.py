@@ -105,7 +105,7 @@ def parse_lines(lines: DataFrame, table: Table, dialect: CsvDialect, lay: Layout
     staged = lines.selectExpr(*[quoted(k) for k in keep], "value AS _raw",
                               f"from_csv(value, {sql_text(_csv_schema(table, lay, native))}, "
                               f"map({options_sql})) AS _csv",
-                              f"coalesce({truncated_line or 'false'}, false) AS _truncated")
+                              *([f"coalesce({truncated_line or 'false'}, false) AS _truncated"] if explain else []))
     required = {f.name for f in table.fields if f.required or f.name in table.primary_key}
     fields = _fields_sql(dialect.separator)  # inline only where `_f` (refused lines' fields) is not there yet
     columns, checks, reasons, other_digits = [], [], [], []

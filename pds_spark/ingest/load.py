@@ -130,8 +130,8 @@ def numbered_lines(spark: SparkSession, files: list[tuple[int, DeliveryFile]],
     ids = _sql_map((sql_text(str(f.path)), str(file_id)) for file_id, f in files)
     columns = [f"try_element_at({_sql_map((str(file_id), _sql_value(value_of(f))) for file_id, f in files)}, "
                f"_file_id) AS {name}" for name, value_of in (extra or {}).items()]
-    first = 1 if data_only else 0  # 0-based position of the first line kept
     if whole:
+        first = 1 if data_only else 0  # 0-based position of the first line kept
         lines = spark.read.text(paths, wholetext=True).selectExpr(
             "split(value, '\\n') AS _lines", f"try_element_at({ids}, {where}) AS _file_id")
         lines = lines.selectExpr("posexplode(_lines) AS (_pos, _text)", "size(_lines) AS _n", "_file_id")
