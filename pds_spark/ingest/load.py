@@ -141,14 +141,14 @@ def numbered_lines(spark: SparkSession, files: list[tuple[int, DeliveryFile]],
     ids = _sql_map((sql_text(str(f.path)), str(file_id)) for file_id, f in files)
     columns = [f"try_element_at({_sql_map((str(file_id), _sql_value(value_of(f))) for file_id, f in files)}, "
                f"_file_id) AS {name}" for name, value_of in (extra or {}).items()]
-    if whole:
-        first = 1 if data_only else 0  # 0-based position of the first line kept
-        lines = spark.read.text(paths, wholetext=True).selectExpr(
+    if whole:  # three steps: each file's lines, then one row per kept line with its number
+        first = 1 if data_only else 0  # lines skipped at the start (the header)
+        kept = (f"greatest(size(_lines) - {first} - CASE WHEN element_at(_lines, -1) = '' THEN 1 ELSE 0 END, 0)")
+        files_df = spark.read.text(paths, wholetext=True).selectExpr(
             "split(value, '\\n') AS _lines", f"try_element_at({ids}, {where}) AS _file_id")
-        lines = lines.selectExpr("posexplode(_lines) AS (_pos, _text)", "size(_lines) AS _n", "_file_id")
-        lines = lines.where(f"_pos >= {first} AND (_pos < _n - 1 OR _text != '')")
-        return lines.selectExpr("regexp_replace(_text, '\\r$', '') AS value", "_file_id",
-                                "CAST(_pos + 1 AS BIGINT) AS _line", *columns)
+        return files_df.selectExpr("_file_id", *columns, f"inline(transform(slice(_lines, {first + 1}, {kept}), "
+                                   "(text, i) -> named_struct('value', regexp_replace(text, '\\r$', ''), "
+                                   f"'_line', CAST(i + {first + 1} AS BIGINT))))")
     lines = spark.read.text(paths).selectExpr(
         "value", f"try_element_at({ids}, {where}) AS _file_id",
         f"(monotonically_increasing_id() & {LINE_MASK}) + 1 AS _line")
@@ -398,9 +398,9 @@ class Loader:
         parsed = self._parsed(table, fits, chains[early] if early else None, explain=False)
         bad = F.col("_bad")
         exprs = []
-        for i in range(len(fits)):  # count(CASE): count_if adds a projection of every column
-            exprs += [F.count(F.when(F.col("_file_id") == i, 1)).alias(f"read_{i}"),
-                      F.count(F.when((F.col("_file_id") == i) & bad, 1)).alias(f"bad_{i}")]
+        for i in range(len(fits)):  # count(CASE): count_if adds a projection of every column; SQL text: one call
+            exprs += [F.expr(f"count(CASE WHEN _file_id = {i} THEN 1 END) AS read_{i}"),
+                      F.expr(f"count(CASE WHEN _file_id = {i} AND _bad THEN 1 END) AS bad_{i}")]
         observation = Observation(f"ingest-{table.name}-{id(fits)}")
         good = parsed.observe(observation, *exprs).where(~bad)
         good = good.select(*table.column_names, "_source_file",
