@@ -11,6 +11,7 @@ import csv
 import gzip
 import os
 import shutil
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,6 +22,8 @@ from pyspark.sql import types as T
 from pds_spark.catalog import CsvDialect, Field, Table
 from pds_spark.synth.config import ROW_FAULTS, CorpusConfig
 from pds_spark.synth.random import lit, u_sql
+
+TABLES_AT_A_TIME = 4  # a small table's write is mostly planning, on the driver: overlap them
 
 BAD_UTF8_MARK = "\u0001BAD-UTF8\u0001"
 BAD_UTF8_BYTES = b"\xff\xfe"
@@ -113,8 +116,8 @@ def lines_of(df: DataFrame, table: Table, dialect: CsvDialect, cfg: CorpusConfig
 def write_delivery(spark: SparkSession, tables: list[tuple[Table, DataFrame]], out: Path,
                    dialect: CsvDialect, cfg: CorpusConfig, years: dict[str, list[int | None]],
                    manifest_dir: Path) -> list[DeliveryFile]:
-    """Write every table's files under `out` (one Spark job per table: a union of
-    hundreds of wide plans costs more to plan than to run); returns the files written.
+    """Write every table's files under `out` (one Spark job per table, TABLES_AT_A_TIME at a
+    time: a union of hundreds of wide plans costs more to plan than to run); returns the files written.
     With faults, their (file, line, kind, table) rows go to CSV parts under `manifest_dir`."""
     out.mkdir(parents=True, exist_ok=True)
     files: list[DeliveryFile] = []
@@ -124,28 +127,37 @@ def write_delivery(spark: SparkSession, tables: list[tuple[Table, DataFrame]], o
     # (and the widest exceed the JVM's method size); expression code is still generated.
     wholestage = spark.conf.get("spark.sql.codegen.wholeStage")
     spark.conf.set("spark.sql.codegen.wholeStage", "false")
+
+    def write(number: int, table: Table, df: DataFrame, mine: list[DeliveryFile]) -> None:
+        lines = lines_of(df, table, dialect, cfg)
+        if mine[0].year is None:
+            file_id = F.lit(mine[0].file_id)
+        else:
+            file_id = F.lit(None).cast("int")
+            for f in mine:
+                file_id = F.when(F.col("_year") == f.year, F.lit(f.file_id)).otherwise(file_id)
+        header = dialect.separator.join(table.column_names)
+        lines = lines.select(file_id.alias("file_id"), F.col("_sort").cast("long"), "fault", "line") \
+            .unionByName(spark.createDataFrame([(f.file_id, -1, None, header) for f in mine],
+                                               "file_id int, _sort long, fault string, line string")) \
+            .where(F.col("file_id").isNotNull())
+        _write_table(spark, lines, tmp / str(number), manifest_dir / str(number), mine, cfg)
+
+    jobs = []
+    for number, (table, df) in enumerate(tables):
+        mine = [DeliveryFile(len(files) + i, os.path.join(_folder(table), file_name(table, year) + ".csv"),
+                             table.name, year) for i, year in enumerate(years[table.name])]
+        files.extend(mine)
+        jobs.append((number, table, df, mine))
+    pool = ThreadPoolExecutor(max_workers=TABLES_AT_A_TIME)
     try:
-        for number, (table, df) in enumerate(tables):
-            mine = []
-            for year in years[table.name]:
-                mine.append(DeliveryFile(len(files) + len(mine),
-                                         os.path.join(_folder(table), file_name(table, year) + ".csv"),
-                                         table.name, year))
-            lines = lines_of(df, table, dialect, cfg)
-            if mine[0].year is None:
-                file_id = F.lit(mine[0].file_id)
-            else:
-                file_id = F.lit(None).cast("int")
-                for f in mine:
-                    file_id = F.when(F.col("_year") == f.year, F.lit(f.file_id)).otherwise(file_id)
-            header = dialect.separator.join(table.column_names)
-            lines = lines.select(file_id.alias("file_id"), F.col("_sort").cast("long"), "fault", "line") \
-                .unionByName(spark.createDataFrame([(f.file_id, -1, None, header) for f in mine],
-                                                   "file_id int, _sort long, fault string, line string")) \
-                .where(F.col("file_id").isNotNull())
-            _write_table(spark, lines, tmp / str(number), manifest_dir / str(number), mine, cfg)
-            files.extend(mine)
+        for future in [pool.submit(write, *job) for job in jobs]:
+            future.result()
+    except BaseException:
+        pool.shutdown(wait=True, cancel_futures=True)
+        raise
     finally:
+        pool.shutdown()
         spark.conf.set("spark.sql.codegen.wholeStage", wholestage)
     present = _move_parts(tmp, out, files)
     return [f for f in files if f.file_id in present]
