@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -53,3 +54,27 @@ def table_properties(spark: SparkSession, path: str) -> dict[str, str]:
     """A Delta table's properties (SHOW TBLPROPERTIES reads the log's metadata only)."""
     quoted = str(path).replace("`", "``")
     return {r.key: r.value for r in spark.sql(f"SHOW TBLPROPERTIES delta.`{quoted}`").collect()}
+
+
+def latest_version(spark: SparkSession, path: str) -> int:
+    """The table's latest version (a listing of its log, no Spark job)."""
+    return spark._jvm.org.apache.spark.sql.delta.DeltaLog.forTableWithSnapshot(spark._jsparkSession, path)._2().version()
+
+
+def written_commit(spark: SparkSession, path: str, token: str, before: int) -> tuple[int, dict[str, str]]:
+    """(version, operationMetrics) of the commit after version `before` whose `userMetadata`
+    is `token`, read from the table's log (Delta's public JSON format): no Spark job, where
+    `history()` runs one (0.1 s a table). (`before`, {}) when there is none."""
+    jvm = spark._jvm
+    conf = spark._jsc.hadoopConfiguration()
+    for v in range(latest_version(spark, path), before, -1):
+        file = jvm.org.apache.hadoop.fs.Path(f"{path}/_delta_log/{v:020d}.json")
+        stream = file.getFileSystem(conf).open(file)
+        try:
+            text = jvm.org.apache.commons.io.IOUtils.toString(stream, "UTF-8")
+        finally:
+            stream.close()
+        info = next((a["commitInfo"] for a in map(json.loads, text.splitlines()) if "commitInfo" in a), {})
+        if info.get("userMetadata") == token:
+            return v, info.get("operationMetrics", {})
+    return before, {}

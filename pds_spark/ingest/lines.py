@@ -93,7 +93,8 @@ def parse_lines(lines: DataFrame, table: Table, dialect: CsvDialect, lay: Layout
     of a file without end of line. Without `explain`: `keep`, the typed columns and
     `_bad` alone, what writing the good rows needs: Spark analyses every expression of
     a plan, even those it then drops, and planning a small table's load costs more than
-    running it.
+    running it. (A table whose empty field is a value, not a missing one, is split field
+    by field and always has `_raw` and `_problems`.)
     """
     if "" not in table.missing_values:  # the CSV parser reads an empty field as null
         return _parse_split(lines, table, dialect, lay, truncated_line, keep)

@@ -13,7 +13,6 @@ running it again.
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 import time
@@ -38,7 +37,7 @@ from pds_spark.pseudo.apply import PROPERTY
 from pds_spark.pseudo.hmac import SecretKey, key_columns, pseudonymise, secret_frame, with_keys
 from pds_spark.pseudo.keystore import KeyStore
 from pds_spark.pseudo.policy import Policy
-from pds_spark.warehouse import Warehouse, delta_exists, table_properties
+from pds_spark.warehouse import Warehouse, delta_exists, latest_version, table_properties, written_commit
 
 log = logging.getLogger("pds.ingest")
 
@@ -491,30 +490,6 @@ def _replace(rows: DataFrame, path: str, where: str, empty: bool) -> tuple[int, 
     else:
         writer.mode("overwrite").option("replaceWhere", where).save(path)
     return written_commit(spark, path, token, before)
-
-
-def latest_version(spark: SparkSession, path: str) -> int:
-    """The table's latest version (a listing of its log, no Spark job)."""
-    return spark._jvm.org.apache.spark.sql.delta.DeltaLog.forTableWithSnapshot(spark._jsparkSession, path)._2().version()
-
-
-def written_commit(spark: SparkSession, path: str, token: str, before: int) -> tuple[int, dict[str, str]]:
-    """(version, operationMetrics) of the commit after version `before` whose `userMetadata`
-    is `token`, read from the table's log (Delta's public JSON format): no Spark job, where
-    `history()` runs one (0.1 s a table). (`before`, {}) when there is none."""
-    jvm = spark._jvm
-    conf = spark._jsc.hadoopConfiguration()
-    for v in range(latest_version(spark, path), before, -1):
-        file = jvm.org.apache.hadoop.fs.Path(f"{path}/_delta_log/{v:020d}.json")
-        stream = file.getFileSystem(conf).open(file)
-        try:
-            text = jvm.org.apache.commons.io.IOUtils.toString(stream, "UTF-8")
-        finally:
-            stream.close()
-        info = next((a["commitInfo"] for a in map(json.loads, text.splitlines()) if "commitInfo" in a), {})
-        if info.get("userMetadata") == token:
-            return v, info.get("operationMetrics", {})
-    return before, {}
 
 
 def _split_header(header: str, sep: str) -> list[str]:
