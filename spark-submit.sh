@@ -3,12 +3,13 @@
 #   ./spark-submit.sh [--master URL] [--settings FILE] [--conf k=v]... jobs/<job>.py [job args]
 # Packages pds_spark for --py-files, passes the Delta jars, conf/spark-defaults.conf
 # and the master (local[*] by default, or PDS_SPARK_MASTER), and returns the job's
-# exit code unchanged. On a cluster (any other master) conf/spark-cluster.conf is added
+# exit code unchanged. On a local master conf/spark-local.conf is added (jars/local/
+# on the driver's class path); on a cluster (any other master) conf/spark-cluster.conf
 # (authentication, encrypted RPC and disk blocks); on standalone, the shared secret is
 # read from the file PDS_SPARK_SECRET_FILE (mode 600), never from the command line.
 set -euo pipefail
 root=$(cd "$(dirname "$0")" && pwd)
-usage() { sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { awk 'NR > 1 && !/^#/ { exit } NR > 1 { sub(/^# ?/, ""); print }' "$0"; }
 
 master=${PDS_SPARK_MASTER:-local[*]}
 settings=${PDS_SETTINGS:-$root/conf/pds.toml}
@@ -52,14 +53,19 @@ with os.fdopen(fd, "wb") as fh, zipfile.ZipFile(fh, "w", zipfile.ZIP_DEFLATED) a
 os.replace(tmp, target)
 PY
 
-# On a cluster: the cluster profile, and the standalone secret, in a properties file
-# only this user can read, removed when the job ends.
-cluster=()
+# The local or the cluster profile (and on standalone the secret) added to the
+# properties, in a file only this user can read, removed when the job ends.
+profile=()
+merged=$(umask 077 && mktemp "${TMPDIR:-/tmp}/pds-spark-props.XXXXXX")
+trap 'rm -f "$merged"' EXIT
 case "$master" in
-  local*) ;;
+  local*)
+    local_jar=$root/jars/local/pds-spark-hadoop.jar
+    [ -s "$local_jar" ] || { echo "spark-submit.sh: run bin/bootstrap first (no $local_jar)" >&2; exit 2; }
+    cat "$properties" "$root/conf/spark-local.conf" > "$merged"
+    properties=$merged
+    profile=(--driver-class-path "$local_jar") ;;
   *)
-    merged=$(umask 077 && mktemp "${TMPDIR:-/tmp}/pds-spark-props.XXXXXX")
-    trap 'rm -f "$merged"' EXIT
     cat "$properties" "$root/conf/spark-cluster.conf" > "$merged"
     case "$master" in
       spark://*)
@@ -72,7 +78,7 @@ case "$master" in
         printf 'spark.authenticate.secret %s\n' "$(head -n1 "$secret_file")" >> "$merged" ;;
     esac
     properties=$merged
-    cluster=(--files "$root/conf/log4j2.properties") ;;
+    profile=(--files "$root/conf/log4j2.properties") ;;
 esac
 
 # On this machine (local or loopback cluster) keep Spark on loopback.
@@ -87,7 +93,7 @@ set +e
   --driver-java-options "-Dlog4j2.configurationFile=file:$root/conf/log4j2.properties" \
   --jars "$jar_list" \
   --py-files "$zip_path" \
-  ${cluster[@]+"${cluster[@]}"} \
+  ${profile[@]+"${profile[@]}"} \
   ${extra[@]+"${extra[@]}"} \
   "$job" "$@" &
 child=$!

@@ -1,7 +1,8 @@
 """The one SparkSession builder.
 
 Embedded default (plain `python`, notebooks, tests): local master, Delta jars from
-the project's jars/ folder, conf/spark-defaults.conf applied. Under spark-submit
+the project's jars/ folder, conf/spark-defaults.conf applied, and on a local master
+conf/spark-local.conf with jars/local/ on the driver's class path. Under spark-submit
 (spark-submit.sh, a cluster): the submitted master, jars and properties win, and
 only what the platform needs on top is added.
 """
@@ -19,6 +20,7 @@ from pds_spark.errors import SettingsError
 from pds_spark.settings import Settings
 
 DELTA_EXTENSION = "io.delta.sql.DeltaSparkSessionExtension"
+LOCAL_JAR = "pds-spark-hadoop.jar"  # jvm/, built by bin/bootstrap
 
 
 def under_spark_submit() -> bool:
@@ -50,6 +52,16 @@ def jar_paths(settings: Settings) -> list[Path]:
     return jars
 
 
+def local_properties(settings: Settings) -> dict[str, str]:
+    """conf/spark-local.conf, and jars/local/ on the driver's class path: for a local master."""
+    jar = Path(settings.spark.jars) / "local" / LOCAL_JAR
+    if not jar.is_file():
+        raise SettingsError(settings.source, "spark.jars", f"no {jar}: run bin/bootstrap first")
+    local = Path(settings.spark.defaults).with_name("spark-local.conf")
+    props = read_spark_defaults(local) if local.is_file() else {}
+    return {**props, "spark.driver.extraClassPath": str(jar.resolve())}
+
+
 def build_session(settings: Settings, app_name: str,
                   extra: Mapping[str, str] | None = None) -> SparkSession:
     """Build (or return the running) SparkSession for a job, notebook or test."""
@@ -64,6 +76,9 @@ def build_session(settings: Settings, app_name: str,
         builder = builder.master(settings.spark.master)
         for key, value in read_spark_defaults(settings.spark.defaults).items():
             builder = builder.config(key, value)
+        if settings.spark.master.startswith("local"):
+            for key, value in local_properties(settings).items():
+                builder = builder.config(key, value)
         builder = builder.config("spark.jars", ",".join(str(j) for j in jar_paths(settings)))
         log4j = Path(settings.spark.defaults).with_name("log4j2.properties")
         if log4j.is_file():

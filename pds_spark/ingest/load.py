@@ -32,9 +32,9 @@ from pds_spark.catalog.model import Table
 from pds_spark.errors import ExitCode, PdsError
 from pds_spark.ingest.discover import DeliveryFile
 from pds_spark.ingest.lines import Layout, layout, parse_lines
-from pds_spark.ingest.parse import sql_text
+from pds_spark.ingest.parse import quoted, sql_text
 from pds_spark.pseudo.apply import PROPERTY
-from pds_spark.pseudo.hmac import SecretKey, key_columns, pseudonymise, secret_frame, with_keys
+from pds_spark.pseudo.hmac import SecretKey, chain_columns, pseudonymise, secret_frame, with_keys
 from pds_spark.pseudo.keystore import KeyStore
 from pds_spark.pseudo.policy import Policy
 from pds_spark.warehouse import Warehouse, delta_exists, latest_version, table_properties, written_commit
@@ -381,7 +381,8 @@ class Loader:
                 lines = with_keys(lines, keys)
             parsed.append(parse_lines(lines, table, self.opt.dialect, group[0][2],
                                       "_line = _truncated_at",
-                                      keep=("_file_id", "_line", "_source_file", "_period", *key_columns(lines)),
+                                      keep=("_file_id", "_line", "_source_file", "_period",
+                                            *(chain_columns(keys) if keys else ())),
                                       explain=explain))
         return _union(parsed)
 
@@ -395,17 +396,16 @@ class Loader:
         chains = {key: self.keys.chain(key, until=versions[key]) for key in identifiers}
         early = next(iter(chains)) if len(chains) == 1 else None  # one key: joined before parsing
         parsed = self._parsed(table, fits, chains[early] if early else None, explain=False)
-        bad = F.col("_bad")
-        exprs = []
-        for i in range(len(fits)):  # count(CASE): count_if adds a projection of every column; SQL text: one call
-            exprs += [F.expr(f"count(CASE WHEN _file_id = {i} THEN 1 END) AS read_{i}"),
-                      F.expr(f"count(CASE WHEN _file_id = {i} AND _bad THEN 1 END) AS bad_{i}")]
+        # per file, as SQL text (a few JVM calls however many files and columns): rows read and
+        # refused, counted while written (count(CASE): count_if adds a projection of every column)
+        read, refused = (", ".join(f"count(CASE WHEN _file_id = {i}{cond} THEN 1 END)" for i in range(len(fits)))
+                         for cond in ("", " AND _bad"))
         observation = Observation(f"ingest-{table.name}-{id(fits)}")
-        good = parsed.observe(observation, *exprs).where(~bad)
-        good = good.select(*table.column_names, "_source_file",
-                           F.lit(self.opt.delivery_id).alias("_delivery_id"),
-                           F.lit(self.loaded_at).cast("timestamp").alias("_loaded_at"), "_period",
-                           *key_columns(parsed))
+        good = parsed.observe(observation, F.expr(f"array({read}) AS read"), F.expr(f"array({refused}) AS bad"))
+        good = good.where("NOT _bad").selectExpr(
+            *(quoted(c) for c in table.column_names), "_source_file", f"{sql_text(self.opt.delivery_id)} AS _delivery_id",
+            f"TIMESTAMP {sql_text(self.loaded_at.isoformat(sep=' ') + 'Z')} AS _loaded_at", "_period",
+            *(chain_columns(chains[early]) if early else ()))
         for key, cols in identifiers.items():
             good = pseudonymise(good, cols, chains[key], joined=key == early)
         periods = sorted({f.period for f, _, _ in fits})
@@ -415,7 +415,7 @@ class Loader:
         written = int(metrics.get("numOutputRows", "0"))
         outcomes = []
         for i, (f, _, _) in enumerate(fits):
-            read, refused = counts[f"read_{i}"], counts[f"bad_{i}"]
+            read, refused = counts["read"][i], counts["bad"][i]
             if read != f.data_lines:
                 raise AccountingError(f"{f.relative}: Spark read {read} data lines, the file has {f.data_lines}")
             outcomes.append(FileOutcome(f, "loaded", read - refused, refused, version))
@@ -424,7 +424,7 @@ class Loader:
                                   "were good")
         to_quarantine = [(i, fit) for i, fit in enumerate(fits) if outcomes[i].quarantined]
         version = self._write_quarantine(table.name, periods, self._parsed(table, [fit for _, fit in to_quarantine])
-                                         .where(bad) if to_quarantine else None,
+                                         .where("_bad") if to_quarantine else None,
                                          sum(o.quarantined for o in outcomes))
         for o in outcomes:
             o.quarantine_version = version

@@ -92,6 +92,12 @@ def hmac_sha256(value, layer: int = 0):
     return F.sha2(F.concat(F.col(f"{OPAD_COL}{layer}"), inner), 256)
 
 
+def hmac_sha256_sql(value: str, layer: int = 0) -> str:
+    """`hmac_sha256` as SQL text over the SQL expression `value` (one JVM call for a whole select)."""
+    inner = f"unhex(sha2(concat(`{IPAD_COL}{layer}`, CAST(CAST({value} AS STRING) AS BINARY)), 256))"
+    return f"sha2(concat(`{OPAD_COL}{layer}`, {inner}), 256)"
+
+
 def _as_chain(keys: SecretKey | Sequence[SecretKey]) -> list[SecretKey]:
     chain = [keys] if isinstance(keys, SecretKey) else list(keys)
     if not chain or not all(isinstance(k, SecretKey) for k in chain):
@@ -107,6 +113,11 @@ def with_keys(df: DataFrame, keys: SecretKey | Sequence[SecretKey]) -> DataFrame
 
 def key_columns(df: DataFrame) -> list[str]:
     return [c for c in df.columns if c.startswith((IPAD_COL, OPAD_COL))]
+
+
+def chain_columns(keys: SecretKey | Sequence[SecretKey]) -> list[str]:
+    """The columns `with_keys` adds for this key chain."""
+    return [f"{pad}{i}" for i in range(len(_as_chain(keys))) for pad in (IPAD_COL, OPAD_COL)]
 
 
 def pseudonymise(df: DataFrame, columns: Iterable[str], keys: SecretKey | Sequence[SecretKey],
@@ -126,10 +137,14 @@ def pseudonymise(df: DataFrame, columns: Iterable[str], keys: SecretKey | Sequen
         return df.select(*kept)
     keyed = df if joined else with_keys(df, chain)
 
-    def layered(c: str):
-        value = F.col(c)
+    def layered(c: str) -> str:
+        value = _quoted(c)
         for layer in range(len(chain)):
-            value = hmac_sha256(value, layer)
-        return value.alias(c)
+            value = hmac_sha256_sql(value, layer)
+        return f"{value} AS {_quoted(c)}"
 
-    return keyed.select(*[layered(c) if c in columns else F.col(c) for c in kept])
+    return keyed.selectExpr(*[layered(c) if c in columns else _quoted(c) for c in kept])
+
+
+def _quoted(name: str) -> str:
+    return "`" + name.replace("`", "``") + "`"
