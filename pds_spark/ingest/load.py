@@ -207,7 +207,7 @@ class Loader:
                  options: IngestOptions, progress: Callable[[str], None] = log.info):
         self.spark, self.warehouse, self.policy, self.keys, self.opt = spark, warehouse, policy, keys, options
         self.progress = progress
-        self.loaded_at = datetime.now(timezone.utc).replace(microsecond=0, tzinfo=None)
+        self.loaded_at = datetime.now(timezone.utc).replace(microsecond=0)  # aware: the same instant in any TZ
         self._local = threading.local()
         self._interpreted: SparkSession | None = None
         self._lock = threading.Lock()
@@ -407,7 +407,7 @@ class Loader:
         good = parsed.observe(observation, F.expr(f"array({read}) AS read"), F.expr(f"array({refused}) AS bad"))
         good = good.where("NOT _bad").selectExpr(
             *(quoted(c) for c in table.column_names), "_source_file", f"{sql_text(self.opt.delivery_id)} AS _delivery_id",
-            f"TIMESTAMP {sql_text(self.loaded_at.isoformat(sep=' ') + 'Z')} AS _loaded_at", "_period",
+            f"TIMESTAMP {sql_text(self.loaded_at.isoformat(sep=' '))} AS _loaded_at", "_period",
             *(chain_columns(chains[early]) if early else ()))
         for key, cols in identifiers.items():
             good = pseudonymise(good, cols, chains[key], joined=key == early)

@@ -86,14 +86,9 @@ def _key_frame(spark: SparkSession, keys: Sequence[SecretKey]) -> DataFrame:
     return secret_frame(spark, columns)
 
 
-def hmac_sha256(value, layer: int = 0):
-    """The HMAC expression over a string column, valid on a frame joined with the key frame."""
-    inner = F.unhex(F.sha2(F.concat(F.col(f"{IPAD_COL}{layer}"), value.cast("string").cast("binary")), 256))
-    return F.sha2(F.concat(F.col(f"{OPAD_COL}{layer}"), inner), 256)
-
-
-def hmac_sha256_sql(value: str, layer: int = 0) -> str:
-    """`hmac_sha256` as SQL text over the SQL expression `value` (one JVM call for a whole select)."""
+def hmac_sha256(value: str, layer: int = 0) -> str:
+    """The HMAC of the SQL expression `value` as text, as SQL text (a whole select of them is one
+    JVM call), valid on a frame joined with the key frame."""
     inner = f"unhex(sha2(concat(`{IPAD_COL}{layer}`, CAST(CAST({value} AS STRING) AS BINARY)), 256))"
     return f"sha2(concat(`{OPAD_COL}{layer}`, {inner}), 256)"
 
@@ -140,7 +135,7 @@ def pseudonymise(df: DataFrame, columns: Iterable[str], keys: SecretKey | Sequen
     def layered(c: str) -> str:
         value = _quoted(c)
         for layer in range(len(chain)):
-            value = hmac_sha256_sql(value, layer)
+            value = hmac_sha256(value, layer)
         return f"{value} AS {_quoted(c)}"
 
     return keyed.selectExpr(*[layered(c) if c in columns else _quoted(c) for c in kept])
