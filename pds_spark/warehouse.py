@@ -9,6 +9,8 @@ from pathlib import Path
 
 from pyspark.sql import SparkSession
 
+from pds_spark.sqltext import quoted
+
 SAFE_NAME = re.compile(r"^[A-Za-z0-9_]+$")
 
 
@@ -52,8 +54,7 @@ def delta_exists(spark: SparkSession, path: str) -> bool:
 
 def table_properties(spark: SparkSession, path: str) -> dict[str, str]:
     """A Delta table's properties (SHOW TBLPROPERTIES reads the log's metadata only)."""
-    quoted = str(path).replace("`", "``")
-    return {r.key: r.value for r in spark.sql(f"SHOW TBLPROPERTIES delta.`{quoted}`").collect()}
+    return {r.key: r.value for r in spark.sql(f"SHOW TBLPROPERTIES delta.{quoted(str(path))}").collect()}
 
 
 def latest_version(spark: SparkSession, path: str) -> int:

@@ -17,7 +17,8 @@ from pyspark.sql import DataFrame
 from pyspark.sql import types as T
 
 from pds_spark.catalog import CsvDialect, Table
-from pds_spark.ingest.parse import bad_sql, field_sql, parse_fields, present_sql, problems_sql, quoted, sql_text
+from pds_spark.ingest.parse import bad_sql, field_sql, parse_fields, present_sql, problems_sql
+from pds_spark.sqltext import quoted, sql_text
 
 REPLACEMENT = "\ufffd"  # what the UTF-8 decoder puts in place of an invalid byte
 

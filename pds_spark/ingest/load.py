@@ -32,11 +32,11 @@ from pds_spark.catalog.model import Table
 from pds_spark.errors import ExitCode, PdsError
 from pds_spark.ingest.discover import DeliveryFile
 from pds_spark.ingest.lines import Layout, layout, parse_lines
-from pds_spark.ingest.parse import quoted, sql_text
 from pds_spark.pseudo.apply import PROPERTY
 from pds_spark.pseudo.hmac import SecretKey, chain_columns, pseudonymise, secret_frame, with_keys
 from pds_spark.pseudo.keystore import KeyStore
 from pds_spark.pseudo.policy import Policy
+from pds_spark.sqltext import quoted, sql_text
 from pds_spark.warehouse import Warehouse, delta_exists, latest_version, table_properties, written_commit
 
 log = logging.getLogger("pds.ingest")

@@ -21,15 +21,7 @@ from pyspark.sql import DataFrame
 from pyspark.sql import types as T
 
 from pds_spark.catalog import CsvDialect, Field, Table
-
-
-def sql_text(value: str) -> str:
-    """A Spark SQL string literal (backslashes and quotes escaped)."""
-    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
-
-
-def quoted(name: str) -> str:
-    return "`" + name.replace("`", "``") + "`"
+from pds_spark.sqltext import quoted, sql_text
 
 
 ISO_DATE = "yyyy-MM-dd"

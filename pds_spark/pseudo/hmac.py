@@ -17,6 +17,8 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
+from pds_spark.sqltext import quoted
+
 BLOCK = 64
 IPAD_COL, OPAD_COL = "__pds_hmac_ipad", "__pds_hmac_opad"
 
@@ -133,13 +135,10 @@ def pseudonymise(df: DataFrame, columns: Iterable[str], keys: SecretKey | Sequen
     keyed = df if joined else with_keys(df, chain)
 
     def layered(c: str) -> str:
-        value = _quoted(c)
+        value = quoted(c)
         for layer in range(len(chain)):
             value = hmac_sha256(value, layer)
-        return f"{value} AS {_quoted(c)}"
+        return f"{value} AS {quoted(c)}"
 
-    return keyed.selectExpr(*[layered(c) if c in columns else _quoted(c) for c in kept])
+    return keyed.selectExpr(*[layered(c) if c in columns else quoted(c) for c in kept])
 
-
-def _quoted(name: str) -> str:
-    return "`" + name.replace("`", "``") + "`"

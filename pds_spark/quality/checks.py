@@ -16,7 +16,7 @@ from pyspark.sql import types as T
 
 from pds_spark.catalog import Catalogue
 from pds_spark.catalog.model import Table
-from pds_spark.ingest.parse import quoted
+from pds_spark.sqltext import quoted
 
 NUMERIC = (T.IntegralType, T.FractionalType, T.DateType, T.TimestampType)
 

@@ -1,0 +1,13 @@
+"""Spark SQL text: a string literal, a quoted name (for `selectExpr` and `spark.sql`)."""
+
+from __future__ import annotations
+
+
+def sql_text(value: str) -> str:
+    """A Spark SQL string literal (backslashes and quotes escaped)."""
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def quoted(name: str) -> str:
+    """A column, table or path name between backquotes (backquotes in it doubled)."""
+    return "`" + name.replace("`", "``") + "`"
