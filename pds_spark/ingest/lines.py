@@ -11,6 +11,7 @@ quote) to name the field and the fault. Pure DataFrame -> DataFrame functions.
 from __future__ import annotations
 
 import re
+from collections import Counter
 from dataclasses import dataclass
 
 from pyspark.sql import DataFrame
@@ -74,6 +75,18 @@ CSV_TYPES = (T.IntegerType, T.LongType, T.DoubleType)  # converted by the CSV pa
 OTHER_DIGIT = sql_text("[\\p{Nd}&&[^0-9]]")  # another script's digit: Java's integer parser takes Arabic-Indic ones
 
 
+def _date_pattern(f, dialect: CsvDialect) -> str | None:
+    return dialect.date_pattern_for(f.type, f.format, f.pattern) if isinstance(f.spark_type, T.DateType) else None
+
+
+def _native_date_pattern(table: Table, dialect: CsvDialect) -> str | None:
+    """The date pattern the CSV parser converts itself (the table's most common one): its
+    formatter is strict, as the checks are ('2020-1-5', ' 2020-01-05', '2020-02-30' refused;
+    a test compares both), and converting there spares a date parse and format a value."""
+    patterns = Counter(p for f in table.fields if not f.value_regex and (p := _date_pattern(f, dialect)))
+    return patterns.most_common(1)[0][0] if patterns else None
+
+
 def _csv_schema(table: Table, lay: Layout, native: set[str]) -> str:
     """The CSV parser's schema for a layout: `_c<position>`, native types or text, `_corrupt`."""
     at = {pos: name for name, pos in lay.positions.items()}
@@ -99,10 +112,11 @@ def parse_lines(lines: DataFrame, table: Table, dialect: CsvDialect, lay: Layout
     """
     if "" not in table.missing_values:  # the CSV parser reads an empty field as null
         return _parse_split(lines, table, dialect, lay, truncated_line, keep)
-    native = {f.name for f in table.fields if isinstance(f.spark_type, CSV_TYPES) and not f.value_regex
-              and f.name in lay.positions}
+    date_pattern = _native_date_pattern(table, dialect)
+    native = {f.name for f in table.fields if f.name in lay.positions and not f.value_regex and (
+        isinstance(f.spark_type, CSV_TYPES) or _date_pattern(f, dialect) in (date_pattern or "-",))}
     options = {"sep": dialect.separator, "quote": '"', "escape": '"', "mode": "PERMISSIVE",
-               "columnNameOfCorruptRecord": "_corrupt"}
+               "columnNameOfCorruptRecord": "_corrupt", **({"dateFormat": date_pattern} if date_pattern else {})}
     options_sql = ", ".join(f"{sql_text(k)}, {sql_text(v)}" for k, v in options.items())
     staged = lines.selectExpr(*[quoted(k) for k in keep], "value AS _raw",
                               f"from_csv(value, {sql_text(_csv_schema(table, lay, native))}, "
@@ -124,13 +138,15 @@ def parse_lines(lines: DataFrame, table: Table, dialect: CsvDialect, lay: Layout
         if f.name in native:  # the CSV parser marks a failed conversion `_corrupt`; name it from the text
             columns.append(f"{parsed} AS {quoted(f.name)}")
             text = present_sql(_split_field(pos), table)  # only read for refused lines
-            kind = "not a number" if isinstance(f.spark_type, T.DoubleType) else "not an integer"
+            kind = ("not a number" if isinstance(f.spark_type, T.DoubleType) else
+                    f"not a date ({date_pattern})" if isinstance(f.spark_type, T.DateType) else "not an integer")
             if isinstance(f.spark_type, T.DoubleType):
                 checks.append((f"({parsed} IS NOT NULL AND isnan({parsed}))", f"{f.name}: {kind}"))
                 reasons.append(checks[-1])
             reasons.append((f"({text} IS NOT NULL AND {parsed} IS NULL)", f"{f.name}: {kind}"))
-            other_digits.append(f"{present_sql(_split_field(pos, fields), table)} RLIKE {OTHER_DIGIT}")
-            reasons.append((f"({parsed} IS NOT NULL AND {text} RLIKE {OTHER_DIGIT})", f"{f.name}: {kind}"))
+            if not isinstance(f.spark_type, T.DateType):  # a date pattern takes ASCII digits only
+                other_digits.append(pos)
+                reasons.append((f"({parsed} IS NOT NULL AND {text} RLIKE {OTHER_DIGIT})", f"{f.name}: {kind}"))
             if f.name in required:
                 checks.append((f"{parsed} IS NULL", f"{f.name}: missing (required)"))
                 reasons.append((f"{text} IS NULL", f"{f.name}: missing (required)"))
@@ -139,11 +155,15 @@ def parse_lines(lines: DataFrame, table: Table, dialect: CsvDialect, lay: Layout
         columns.append(column)
         checks += found
         reasons += found
-    if other_digits:  # only lines with non-ASCII text are searched, and only those split
-        checks.append((f"(length(_raw) != octet_length(_raw) AND _raw RLIKE {OTHER_DIGIT} AND "
-                       f"({' OR '.join(other_digits)}))", "another script's digits"))
+    # the line itself, walked as few times as can be: a valid line with no byte over 127
+    # (characters = bytes) has no U+FFFD and no other script's digit
+    beyond_ascii = [f"contains(_raw, {sql_text(REPLACEMENT)})"]
+    if other_digits:  # only those lines are searched, and only those split
+        beyond_ascii.append(f"(_raw RLIKE {OTHER_DIGIT} AND "
+                            f"{_any_field_sql(fields, lay.width, set(other_digits), f'x RLIKE {OTHER_DIGIT}')})")
     line_checks = _line_checks()
-    bad = (f"({' OR '.join(c for c, _ in line_checks)} OR _csv._corrupt IS NOT NULL OR {bad_sql(checks)})")
+    bad = (f"(NOT is_valid_utf8(_raw) OR (length(_raw) != octet_length(_raw) AND ({' OR '.join(beyond_ascii)})) "
+           f"OR {line_checks[1][0]} OR _csv._corrupt IS NOT NULL OR {bad_sql(checks)})")
     if not explain:
         return staged.selectExpr(*[quoted(k) for k in keep], *columns, f"{bad} AS _bad")
     line_bad, line_problems = _line_problems(lay, line_checks)
@@ -156,6 +176,15 @@ def parse_lines(lines: DataFrame, table: Table, dialect: CsvDialect, lay: Layout
     split = typed.selectExpr("*", f"CASE WHEN _bad THEN {fields} END AS _f")
     return split.selectExpr(*[quoted(k) for k in keep], "_raw", *[quoted(f.name) for f in table.fields], "_bad",
                             f"CASE WHEN _bad THEN {problems} ELSE CAST(array() AS array<string>) END AS _problems")
+
+
+def _any_field_sql(fields: str, width: int, positions: set[int], condition: str) -> str:
+    """True when `condition` (SQL over `x`, a field's text, quotes kept) holds for a field at
+    one of `positions`. A higher-order function: Spark runs it outside generated code, which
+    stays small (one inline test a field made the row's code too large to be compiled well:
+    -2 to -5 s a million rows), and it is only reached for the rare lines that need it."""
+    mask = "array(" + ", ".join("true" if p in positions else "false" for p in range(width)) + ")"
+    return f"exists(zip_with({fields}, {mask}, (x, m) -> coalesce(m, false) AND {condition}), b -> b)"
 
 
 def _split_field(pos: int, fields: str = "_f") -> str:
