@@ -13,6 +13,7 @@ from pyspark.sql import functions as F
 
 from pds_spark.catalog import dialect
 from pds_spark.ingest import discover
+from pds_spark.ingest import load as load_module
 from pds_spark.ingest.lines import layout, parse_lines
 from pds_spark.ingest.load import READ_CONF, IngestOptions, Loader, _conf, decrypted, numbered_lines
 from pds_spark.ingest.rules import IngestRules
@@ -166,6 +167,29 @@ def test_the_cnam_sample_loads_with_num_enq_as_the_patient(spark, settings, cata
     assert periods and periods <= {"2006", "2007", "2008"}
     unmapped = quarantine(spark, tmp_path / "wh").where("_table = '_UNMAPPED'")
     assert unmapped.count() == by_file["DCIR/IR_PHA_R.csv"].read
+
+
+@pytest.mark.parametrize("policy", ["EXCEPTION", "LEGACY"])
+@pytest.mark.parametrize("line_by_line", [True, False])
+def test_a_date_is_strict_whatever_the_sessions_time_parser_policy(spark, settings, catalogue, tmp_path, monkeypatch,
+                                                                   policy, line_by_line):
+    if line_by_line:  # read as a large table is, in the caller's session (a small one has its own)
+        monkeypatch.setattr(load_module, "SMALL_TABLE_BYTES", 0)
+    lines = (SNDS / "synthetic" / "DCIR" / "ER_PRS_F.csv").read_text(encoding="utf-8").splitlines()
+    column = lines[0].split(",").index("EXE_SOI_DTD")
+    fields = lines[2].split(",")
+    fields[column] = "2020-1-5"  # EXCEPTION raises on it, LEGACY takes it
+    (tmp_path / "d").mkdir()
+    (tmp_path / "d" / "ER_PRS_F.csv").write_text("\n".join([*lines[:2], ",".join(fields), *lines[3:]]) + "\n")
+    spark.conf.set("spark.sql.legacy.timeParserPolicy", policy)
+    try:
+        result = loader(spark, settings, tmp_path, "wh").run(discover(tmp_path / "d", catalogue))
+        assert spark.conf.get("spark.sql.legacy.timeParserPolicy") == policy  # the caller's setting is back
+    finally:
+        spark.conf.unset("spark.sql.legacy.timeParserPolicy")
+    assert [(o.read, o.loaded, o.quarantined) for o in result.outcomes] == [(len(lines) - 1, len(lines) - 2, 1)]
+    rows = quarantine(spark, tmp_path / "wh").collect()
+    assert [(r._line, list(r._reasons)) for r in rows] == [(3, ["EXE_SOI_DTD: not a date (yyyy-MM-dd)"])]
 
 
 # -- a generated delivery with faults --------------------------------------------------

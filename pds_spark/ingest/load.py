@@ -62,8 +62,12 @@ UNMAPPED = "_UNMAPPED"
 QUARANTINE_KEY = "quarantine"
 SMALL_TABLE_BYTES = 64 << 20
 WHOLE_FILE_BYTES = 8 << 20  # a small table's files are read whole when none is larger
-READ_CONF = {"spark.sql.files.maxPartitionBytes": str(1 << 50), "spark.sql.files.openCostInBytes": str(1 << 50)}
-SMALL_TABLE_CONF = {
+# dates by the java.time patterns alone, whatever the caller's session says: EXCEPTION raises
+# on a date only the old parser reads ('2020-1-5'), LEGACY takes it (lenient): both refused here
+PARSE_CONF = {"spark.sql.legacy.timeParserPolicy": "CORRECTED"}
+READ_CONF = {"spark.sql.files.maxPartitionBytes": str(1 << 50), "spark.sql.files.openCostInBytes": str(1 << 50),
+             **PARSE_CONF}
+SMALL_TABLE_CONF = {**PARSE_CONF,
     "spark.sql.codegen.wholeStage": "false", "spark.sql.codegen.factoryMode": "NO_CODEGEN",
     # a table created small keeps row counts but no per-column min/max (one file a period:
     # nothing to skip), whose collection generates code in every task (-0.07 s a write);
