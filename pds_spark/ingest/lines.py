@@ -22,6 +22,11 @@ from pds_spark.ingest.parse import bad_sql, field_sql, parse_fields, present_sql
 from pds_spark.sqltext import quoted, sql_text
 
 REPLACEMENT = "\ufffd"  # what the UTF-8 decoder puts in place of an invalid byte
+# tests of the line (`_raw`), shared by the decision (`_bad`) and the reasons (`_problems`)
+VALID_UTF8 = "is_valid_utf8(_raw)"
+HAS_REPLACEMENT = f"contains(_raw, {sql_text(REPLACEMENT)})"
+BEYOND_ASCII = "length(_raw) != octet_length(_raw)"  # for valid UTF-8: some character is not ASCII
+UNBALANCED_QUOTE = "(contains(_raw, '\"') AND (octet_length(_raw) - octet_length(replace(_raw, '\"', ''))) % 2 = 1)"
 
 
 @dataclass(frozen=True)
@@ -114,7 +119,7 @@ def parse_lines(lines: DataFrame, table: Table, dialect: CsvDialect, lay: Layout
         return _parse_split(lines, table, dialect, lay, truncated_line, keep)
     date_pattern = _native_date_pattern(table, dialect)
     native = {f.name for f in table.fields if f.name in lay.positions and not f.value_regex and (
-        isinstance(f.spark_type, CSV_TYPES) or _date_pattern(f, dialect) in (date_pattern or "-",))}
+        isinstance(f.spark_type, CSV_TYPES) or (date_pattern and _date_pattern(f, dialect) == date_pattern))}
     options = {"sep": dialect.separator, "quote": '"', "escape": '"', "mode": "PERMISSIVE",
                "columnNameOfCorruptRecord": "_corrupt", **({"dateFormat": date_pattern} if date_pattern else {})}
     options_sql = ", ".join(f"{sql_text(k)}, {sql_text(v)}" for k, v in options.items())
@@ -157,13 +162,13 @@ def parse_lines(lines: DataFrame, table: Table, dialect: CsvDialect, lay: Layout
         reasons += found
     # the line itself, walked as few times as can be: a valid line with no byte over 127
     # (characters = bytes) has no U+FFFD and no other script's digit
-    beyond_ascii = [f"contains(_raw, {sql_text(REPLACEMENT)})"]
+    beyond_ascii = [HAS_REPLACEMENT]
     if other_digits:  # only those lines are searched, and only those split
         beyond_ascii.append(f"(_raw RLIKE {OTHER_DIGIT} AND "
                             f"{_any_field_sql(fields, lay.width, set(other_digits), f'x RLIKE {OTHER_DIGIT}')})")
     line_checks = _line_checks()
-    bad = (f"(NOT is_valid_utf8(_raw) OR (length(_raw) != octet_length(_raw) AND ({' OR '.join(beyond_ascii)})) "
-           f"OR {line_checks[1][0]} OR _csv._corrupt IS NOT NULL OR {bad_sql(checks)})")
+    bad = (f"(NOT {VALID_UTF8} OR ({BEYOND_ASCII} AND ({' OR '.join(beyond_ascii)})) "
+           f"OR {UNBALANCED_QUOTE} OR _csv._corrupt IS NOT NULL OR {bad_sql(checks)})")
     if not explain:
         return staged.selectExpr(*[quoted(k) for k in keep], *columns, f"{bad} AS _bad")
     line_bad, line_problems = _line_problems(lay, line_checks)
@@ -194,9 +199,8 @@ def _split_field(pos: int, fields: str = "_f") -> str:
 
 
 def _line_checks() -> list[tuple[str, str]]:
-    return [(f"(NOT is_valid_utf8(_raw) OR contains(_raw, {sql_text(REPLACEMENT)}))", "line: invalid UTF-8"),
-            ("(contains(_raw, '\"') AND (octet_length(_raw) - octet_length(replace(_raw, '\"', ''))) % 2 = 1)",
-             "line: unbalanced quote")]
+    return [(f"(NOT {VALID_UTF8} OR {HAS_REPLACEMENT})", "line: invalid UTF-8"),
+            (UNBALANCED_QUOTE, "line: unbalanced quote")]
 
 
 def _line_problems(lay: Layout, line_checks: list[tuple[str, str]]) -> tuple[str, str]:

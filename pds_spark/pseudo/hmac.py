@@ -141,4 +141,3 @@ def pseudonymise(df: DataFrame, columns: Iterable[str], keys: SecretKey | Sequen
         return f"{value} AS {quoted(c)}"
 
     return keyed.selectExpr(*[layered(c) if c in columns else quoted(c) for c in kept])
-
