@@ -15,7 +15,8 @@ from pds_spark.catalog import dialect
 from pds_spark.ingest import discover
 from pds_spark.ingest import load as load_module
 from pds_spark.ingest.lines import layout, parse_lines
-from pds_spark.ingest.load import READ_CONF, IngestOptions, Loader, _conf, decrypted, numbered_lines
+from pds_spark.ingest.load import (ONE_SPLIT_A_PARTITION, READ_CONF, IngestOptions, Loader, _conf, decrypted,
+                                   numbered_lines)
 from pds_spark.ingest.rules import IngestRules
 from pds_spark.warehouse import Warehouse
 from tests.conftest import SNDS
@@ -182,11 +183,15 @@ def test_a_date_is_strict_whatever_the_sessions_time_parser_policy(spark, settin
     (tmp_path / "d").mkdir()
     (tmp_path / "d" / "ER_PRS_F.csv").write_text("\n".join([*lines[:2], ",".join(fields), *lines[3:]]) + "\n")
     spark.conf.set("spark.sql.legacy.timeParserPolicy", policy)
+    spark.conf.set("spark.sql.parquet.compression.codec", "gzip")  # the caller's other settings hold
     try:
         result = loader(spark, settings, tmp_path, "wh").run(discover(tmp_path / "d", catalogue))
         assert spark.conf.get("spark.sql.legacy.timeParserPolicy") == policy  # the caller's setting is back
     finally:
         spark.conf.unset("spark.sql.legacy.timeParserPolicy")
+        spark.conf.unset("spark.sql.parquet.compression.codec")
+    written = list((tmp_path / "wh").rglob("*.parquet"))
+    assert written and all(p.name.endswith(".gz.parquet") for p in written)
     assert [(o.read, o.loaded, o.quarantined) for o in result.outcomes] == [(len(lines) - 1, len(lines) - 2, 1)]
     rows = quarantine(spark, tmp_path / "wh").collect()
     assert [(r._line, list(r._reasons)) for r in rows] == [(3, ["EXE_SOI_DTD: not a date (yyyy-MM-dd)"])]
@@ -247,6 +252,31 @@ def test_small_files_read_whole_are_numbered_as_line_by_line(spark, catalogue, f
                        ignore_column_order=True, ignore_nullable=True)
     counts = {r._file_id: r["count"] for r in whole.groupBy("_file_id").count().collect()}
     assert all(counts.get(i, 0) == f.lines for i, f in listed)
+
+
+def test_large_files_split_give_the_same_data_lines_without_their_headers(spark, catalogue, tmp_path):
+    # A large table's good rows are read split as Spark splits any file: the header must be
+    # dropped from each file's first split alone, whatever the line endings and compression.
+    odd = tmp_path / "odd"
+    odd.mkdir()
+    rows = [f"{i},{'x' * (i % 7)}" for i in range(40)]
+    (odd / "ER_PRS_F_2019.csv").write_text("H1,H2\n" + "\n".join(rows) + "\n")
+    (odd / "ER_PRS_F_2020.csv").write_text("H1,H2\r\n" + "\r\n".join(rows) + "\r\n\r\n")
+    (odd / "ER_PHA_F_2019.csv").write_text("H1,H2\n" + "\n".join(rows))  # last line without newline
+    with gzip.open(odd / "ER_PHA_F_2020.csv.gz", "wt") as fh:  # not splittable: one split
+        fh.write("H1,H2\n" + "\n".join(rows[:5]) + "\n")
+    (odd / "IR_BEN_R.csv").write_text("H1,H2\n")  # a header alone
+    files = list(enumerate(f for f in discover(odd, catalogue) if f.lines))
+    with _conf(spark, READ_CONF):
+        numbered = numbered_lines(spark, files, data_only=True).drop("_line")
+        numbered.write.parquet(str(tmp_path / "numbered"))
+    with _conf(spark, {**ONE_SPLIT_A_PARTITION, "spark.sql.files.maxPartitionBytes": "16"}):
+        split = numbered_lines(spark, files, data_only=True, numbered=False)
+        assert split.rdd.getNumPartitions() > 4 * len(files)
+        split.write.parquet(str(tmp_path / "split"))
+    assert_df_equality(spark.read.parquet(str(tmp_path / "numbered")), spark.read.parquet(str(tmp_path / "split")),
+                       ignore_row_order=True, ignore_nullable=True)
+    assert spark.read.parquet(str(tmp_path / "split")).count() == sum(f.data_lines for _, f in files) == 3 * 40 + 1 + 5  # and the empty line
 
 
 # -- updates ---------------------------------------------------------------------------

@@ -1,12 +1,13 @@
 """Load a delivery into Delta: one Spark job per table, every row loaded or quarantined.
 
-For each table, the files to load are read as text (a large table's one partition
-per file, a row's line number being its position in it; a small table's files read
-whole and split at their newlines, so they share partitions), parsed under the catalogue,
+For each table, the files to load are read as text (a large table's split as Spark
+splits any file, its header being the first line of its first split; a small table's
+files read whole and split at their newlines, so they share partitions), parsed under the catalogue,
 counted per file while being written (`observe`), pseudonymised as the policy says,
 and written with `replaceWhere` on their periods: a re-run or a re-delivered period
 replaces exactly those periods, in one commit. Files with refused rows are read a
-second time to write those rows, encrypted, to the table's quarantine. The ledger
+second time, numbered (a large table's files one partition each, a line's number being
+its position in it), to write those rows, encrypted, to the table's quarantine. The ledger
 records every file once its table is committed, so a killed run is finished by
 running it again.
 """
@@ -65,8 +66,8 @@ WHOLE_FILE_BYTES = 8 << 20  # a small table's files are read whole when none is 
 # dates by the java.time patterns alone, whatever the caller's session says: EXCEPTION raises
 # on a date only the old parser reads ('2020-1-5'), LEGACY takes it (lenient): both refused here
 PARSE_CONF = {"spark.sql.legacy.timeParserPolicy": "CORRECTED"}
-READ_CONF = {"spark.sql.files.maxPartitionBytes": str(1 << 50), "spark.sql.files.openCostInBytes": str(1 << 50),
-             **PARSE_CONF}
+ONE_SPLIT_A_PARTITION = {"spark.sql.files.openCostInBytes": str(1 << 50)}  # splits never share a partition
+READ_CONF = {"spark.sql.files.maxPartitionBytes": str(1 << 50), **ONE_SPLIT_A_PARTITION, **PARSE_CONF}
 SMALL_TABLE_CONF = {**PARSE_CONF,
     "spark.sql.codegen.wholeStage": "false", "spark.sql.codegen.factoryMode": "NO_CODEGEN",
     # a table created small keeps row counts but no per-column min/max (one file a period:
@@ -131,15 +132,17 @@ def escape_glob(path: str) -> str:
 # -- pure pieces ---------------------------------------------------------------------
 def numbered_lines(spark: SparkSession, files: list[tuple[int, DeliveryFile]],
                    extra: dict[str, Callable[[DeliveryFile], object]] | None = None,
-                   whole: bool = False, data_only: bool = False) -> DataFrame:
+                   whole: bool = False, data_only: bool = False, numbered: bool = True) -> DataFrame:
     """The lines of these files with `_file_id` and `_line` (1-based), in one scan;
     `data_only`: without their first line (the header).
 
     Line by line, READ_CONF must be in force (one partition per file: a line's number
     is its position in the partition). `whole` reads each file as one text split at
-    its newlines instead, so many small files share a partition. Each row finds its
-    file through `_metadata.file_path`, percent-decoded; `extra` adds one literal
-    column per file. Few steps: Spark analyses the whole plan again at each one.
+    its newlines instead, so many small files share a partition. Not `numbered`: no
+    `_line`, and files split as Spark splits them (ONE_SPLIT_A_PARTITION must be in
+    force: a file's first line is the first row of the split at its byte 0). Each row
+    finds its file through `_metadata.file_path`, percent-decoded; `extra` adds one
+    literal column per file. Few steps: Spark analyses the whole plan again at each one.
     """
     paths = [escape_glob(str(f.path)) for _, f in files]
     # SQL text, not Column calls: one JVM round trip per expression however many files
@@ -155,11 +158,18 @@ def numbered_lines(spark: SparkSession, files: list[tuple[int, DeliveryFile]],
         return files_df.selectExpr("_file_id", *columns, f"inline(transform(slice(_lines, {first + 1}, {kept}), "
                                    "(text, i) -> named_struct('value', regexp_replace(text, '\\r$', ''), "
                                    f"'_line', CAST(i + {first + 1} AS BIGINT))))")
-    lines = spark.read.text(paths).selectExpr(
-        "value", f"try_element_at({ids}, {where}) AS _file_id",
-        f"(monotonically_increasing_id() & {LINE_MASK}) + 1 AS _line")
-    if data_only:
-        lines = lines.where("_line > 1")
+    if numbered:
+        lines = spark.read.text(paths).selectExpr(
+            "value", f"try_element_at({ids}, {where}) AS _file_id",
+            f"(monotonically_increasing_id() & {LINE_MASK}) + 1 AS _line")
+        if data_only:
+            lines = lines.where("_line > 1")
+    else:
+        first = f"(_metadata.file_block_start = 0 AND (monotonically_increasing_id() & {LINE_MASK}) = 0)"
+        lines = spark.read.text(paths).selectExpr(
+            "value", f"try_element_at({ids}, {where}) AS _file_id", *([f"{first} AS _first"] if data_only else []))
+        if data_only:
+            lines = lines.where("NOT _first").drop("_first")
     return lines.selectExpr("*", *columns) if columns else lines
 
 
@@ -213,7 +223,12 @@ class Loader:
         self.progress = progress
         self.loaded_at = datetime.now(timezone.utc).replace(microsecond=0)  # aware: the same instant in any TZ
         self._local = threading.local()
-        self._interpreted: SparkSession | None = None
+        self._sessions: dict[str, SparkSession] = {}
+        # the loader's own sessions start from the caller's settings (a new session has only the
+        # Spark defaults); large tables' splits are as large as the caller's
+        self._caller_conf = {k: v for k, v in spark.conf.getAll.items() if spark.conf.isModifiable(k)}
+        self._split_conf = {**PARSE_CONF, **ONE_SPLIT_A_PARTITION,
+                            "spark.sql.files.maxPartitionBytes": spark.conf.get("spark.sql.files.maxPartitionBytes")}
         self._lock = threading.Lock()
 
     @property
@@ -224,21 +239,28 @@ class Loader:
     @property
     def whole(self) -> bool:
         """Whether this thread's table reads its files whole (small files, packed in few partitions)."""
-        return self.sp is not self.spark
+        return self.sp is self._sessions.get("whole")
+
+    @property
+    def numbering(self) -> SparkSession:
+        """The session that reads this thread's table's lines numbered: its own when it reads its
+        files whole, else the caller's, one partition a file (READ_CONF, in force during a run)."""
+        return self.sp if self.whole else self.spark
 
     def _session_for(self, files: list[DeliveryFile]) -> SparkSession:
         """Small tables run interpreted (compiling a wide table's parser costs more than running
-        it), read their files whole, and skip what only pays on large tables (SMALL_TABLE_CONF);
-        others line by line, one partition per file."""
-        if sum(f.size for f in files) >= SMALL_TABLE_BYTES or max(f.size for f in files) > WHOLE_FILE_BYTES:
-            return self.spark
+        it), read their files whole, and skip what only pays on large tables (SMALL_TABLE_CONF).
+        Large ones read their good rows, which need no line number, split as Spark splits any
+        file, in a session of their own: the caller's reads numbered lines, a file a partition."""
+        small = sum(f.size for f in files) < SMALL_TABLE_BYTES and max(f.size for f in files) <= WHOLE_FILE_BYTES
+        name, conf = ("whole", SMALL_TABLE_CONF) if small else ("split", self._split_conf)
         with self._lock:
-            if self._interpreted is None:
+            if name not in self._sessions:
                 child = self.spark.newSession()
-                for key, value in SMALL_TABLE_CONF.items():
+                for key, value in {**self._caller_conf, **conf}.items():
                     child.conf.set(key, value)
-                self._interpreted = child
-        return self._interpreted
+                self._sessions[name] = child
+        return self._sessions[name]
 
     # ledger -------------------------------------------------------------------------
     def already_loaded(self, files: list[DeliveryFile]) -> set[tuple[str, ...]]:
@@ -380,15 +402,17 @@ class Loader:
         for file_id, (f, lay, _) in enumerate(fits):
             by_layout[(lay.width, tuple(sorted(lay.positions.items())))].append((file_id, f, lay))
         parsed = []
-        for group in by_layout.values():
-            lines = numbered_lines(self.sp, [(file_id, f) for file_id, f, _ in group], extra={
-                "_source_file": lambda f: f.relative, "_period": lambda f: f.period,
-                "_truncated_at": lambda f: -1 if f.complete else f.lines}, whole=self.whole, data_only=True)
+        for group in by_layout.values():  # the good rows need no line number (a truncated line is refused)
+            extra = {"_source_file": lambda f: f.relative, "_period": lambda f: f.period,
+                     **({"_truncated_at": lambda f: -1 if f.complete else f.lines} if explain else {})}
+            lines = numbered_lines(self.numbering if explain else self.sp,
+                                   [(file_id, f) for file_id, f, _ in group], extra=extra,
+                                   whole=self.whole, data_only=True, numbered=explain)
             if keys:
                 lines = with_keys(lines, keys)
             parsed.append(parse_lines(lines, table, self.opt.dialect, group[0][2],
-                                      "_line = _truncated_at",
-                                      keep=("_file_id", "_line", "_source_file", "_period",
+                                      "_line = _truncated_at" if explain else None,
+                                      keep=("_file_id", *(["_line"] if explain else []), "_source_file", "_period",
                                             *(chain_columns(keys) if keys else ())),
                                       explain=explain))
         return _union(parsed)
@@ -443,7 +467,7 @@ class Loader:
         if not files:
             return []
         name = table.name if table else UNMAPPED
-        out = numbered_lines(self.sp, list(enumerate(files)), extra={
+        out = numbered_lines(self.numbering, list(enumerate(files)), extra={
             "_reason": lambda f: reason or reasons[f.relative], "_source_file": lambda f: f.relative,
             "_period": lambda f: f.period}, whole=self.whole, data_only=True)
         out = out.selectExpr("_source_file", "_line", "_period", "array(_reason) AS _problems", "value AS _raw")
