@@ -228,7 +228,11 @@ class Loader:
         # Spark defaults); large tables' splits are as large as the caller's
         self._caller_conf = {k: v for k, v in spark.conf.getAll.items() if spark.conf.isModifiable(k)}
         self._split_conf = {**PARSE_CONF, **ONE_SPLIT_A_PARTITION,
-                            "spark.sql.files.maxPartitionBytes": spark.conf.get("spark.sql.files.maxPartitionBytes")}
+                            "spark.sql.files.maxPartitionBytes": spark.conf.get("spark.sql.files.maxPartitionBytes"),
+                            # the line's parse and its typed, checked columns in one projection: `from_csv`
+                            # computed once a row (subexpressions) rather than its 120 fields copied into
+                            # a row between two (1 M rows: 25.5 s -> 23.6 s, same JVM, median of 3)
+                            "spark.sql.optimizer.collapseProjectAlwaysInline": "true"}
         self._lock = threading.Lock()
 
     @property
