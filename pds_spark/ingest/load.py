@@ -164,12 +164,11 @@ def numbered_lines(spark: SparkSession, files: list[tuple[int, DeliveryFile]],
             f"(monotonically_increasing_id() & {LINE_MASK}) + 1 AS _line")
         if data_only:
             lines = lines.where("_line > 1")
-    else:
-        first = f"(_metadata.file_block_start = 0 AND (monotonically_increasing_id() & {LINE_MASK}) = 0)"
-        lines = spark.read.text(paths).selectExpr(
-            "value", f"try_element_at({ids}, {where}) AS _file_id", *([f"{first} AS _first"] if data_only else []))
-        if data_only:
-            lines = lines.where("NOT _first").drop("_first")
+    else:  # a file's first line: the first row of its split at byte 0
+        first = f"_metadata.file_block_start = 0 AND (monotonically_increasing_id() & {LINE_MASK}) = 0"
+        lines = spark.read.text(paths).selectExpr("value", f"try_element_at({ids}, {where}) AS _file_id",
+                                                  f"{first} AS _first")
+        lines = (lines.where("NOT _first") if data_only else lines).drop("_first")
     return lines.selectExpr("*", *columns) if columns else lines
 
 
@@ -406,7 +405,9 @@ class Loader:
         for file_id, (f, lay, _) in enumerate(fits):
             by_layout[(lay.width, tuple(sorted(lay.positions.items())))].append((file_id, f, lay))
         parsed = []
-        for group in by_layout.values():  # the good rows need no line number (a truncated line is refused)
+        # the good rows need no line number: a last line without end of line is refused for its
+        # missing fields alone, whatever its number
+        for group in by_layout.values():
             extra = {"_source_file": lambda f: f.relative, "_period": lambda f: f.period,
                      **({"_truncated_at": lambda f: -1 if f.complete else f.lines} if explain else {})}
             lines = numbered_lines(self.numbering if explain else self.sp,
