@@ -100,7 +100,7 @@ class StandaloneCluster:
             try:
                 if sum(w["state"] == "ALIVE" for w in self.state()["workers"]) == self.workers:
                     return
-            except OSError:
+            except (OSError, ValueError):  # not listening yet, or its UI up before its /json/ page (HTML)
                 pass
             time.sleep(0.5)
         raise TimeoutError(f"the cluster did not start in {timeout}s; see {self.root}/*.log")
