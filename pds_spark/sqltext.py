@@ -1,6 +1,11 @@
-"""Spark SQL text: a string literal, a quoted name (for `selectExpr` and `spark.sql`)."""
+"""Spark SQL text: a string literal, a quoted name (for `selectExpr` and `spark.sql`), and
+projections and reads of many texts in few JVM calls."""
 
 from __future__ import annotations
+
+from pyspark.sql import DataFrame, SparkSession
+
+from pds_spark.jvm import java_strings
 
 
 def sql_text(value: str) -> str:
@@ -11,3 +16,17 @@ def sql_text(value: str) -> str:
 def quoted(name: str) -> str:
     """A column, table or path name between backquotes (backquotes in it doubled)."""
     return "`" + name.replace("`", "``") + "`"
+
+
+def select_sql(df: DataFrame, exprs: list[str]) -> DataFrame:
+    """`df.selectExpr(*exprs)` in two JVM calls however many expressions."""
+    array = java_strings(df.sparkSession, exprs) if len(exprs) > 2 else None
+    return df.selectExpr(*exprs) if array is None else DataFrame(df._jdf.selectExpr(array), df.sparkSession)
+
+
+def read_text(spark: SparkSession, paths: list[str], wholetext: bool = False) -> DataFrame:
+    """`spark.read.text(paths, wholetext=...)` in few JVM calls however many paths."""
+    array = java_strings(spark, paths) if len(paths) > 2 else None
+    if array is None:
+        return spark.read.text(paths, wholetext=wholetext)
+    return DataFrame(spark.read.option("wholetext", wholetext)._jreader.text(array), spark)

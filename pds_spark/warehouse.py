@@ -9,6 +9,7 @@ from pathlib import Path
 
 from pyspark.sql import SparkSession
 
+from pds_spark.jvm import java_class
 from pds_spark.sqltext import quoted
 
 SAFE_NAME = re.compile(r"^[A-Za-z0-9_]+$")
@@ -47,9 +48,8 @@ class Warehouse:
 
 
 def delta_exists(spark: SparkSession, path: str) -> bool:
-    from delta.tables import DeltaTable
-
-    return DeltaTable.isDeltaTable(spark, path)
+    """`DeltaTable.isDeltaTable`, its class looked up once."""
+    return java_class(spark, "io.delta.tables.DeltaTable").isDeltaTable(spark._jsparkSession, path)
 
 
 def table_properties(spark: SparkSession, path: str) -> dict[str, str]:
@@ -59,20 +59,20 @@ def table_properties(spark: SparkSession, path: str) -> dict[str, str]:
 
 def latest_version(spark: SparkSession, path: str) -> int:
     """The table's latest version (a listing of its log, no Spark job)."""
-    return spark._jvm.org.apache.spark.sql.delta.DeltaLog.forTableWithSnapshot(spark._jsparkSession, path)._2().version()
+    log = java_class(spark, "org.apache.spark.sql.delta.DeltaLog")
+    return log.forTableWithSnapshot(spark._jsparkSession, path)._2().version()
 
 
 def written_commit(spark: SparkSession, path: str, token: str, before: int) -> tuple[int, dict[str, str]]:
     """(version, operationMetrics) of the commit after version `before` whose `userMetadata`
     is `token`, read from the table's log (Delta's public JSON format): no Spark job, where
     `history()` runs one (0.1 s a table). (`before`, {}) when there is none."""
-    jvm = spark._jvm
     conf = spark._jsc.hadoopConfiguration()
     for v in range(latest_version(spark, path), before, -1):
-        file = jvm.org.apache.hadoop.fs.Path(f"{path}/_delta_log/{v:020d}.json")
+        file = java_class(spark, "org.apache.hadoop.fs.Path")(f"{path}/_delta_log/{v:020d}.json")
         stream = file.getFileSystem(conf).open(file)
         try:
-            text = jvm.org.apache.commons.io.IOUtils.toString(stream, "UTF-8")
+            text = java_class(spark, "org.apache.commons.io.IOUtils").toString(stream, "UTF-8")
         finally:
             stream.close()
         info = next((a["commitInfo"] for a in map(json.loads, text.splitlines()) if "commitInfo" in a), {})

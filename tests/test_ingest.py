@@ -254,9 +254,10 @@ def test_small_files_read_whole_are_numbered_as_line_by_line(spark, catalogue, f
     assert all(counts.get(i, 0) == f.lines for i, f in listed)
 
 
-def test_large_files_split_give_the_same_data_lines_without_their_headers(spark, catalogue, tmp_path):
+def test_files_split_or_whole_give_the_same_data_lines_without_their_headers(spark, catalogue, tmp_path):
     # A large table's good rows are read split as Spark splits any file: the header must be
     # dropped from each file's first split alone, whatever the line endings and compression.
+    # A small table's files are read whole and split at their newlines: the same lines, numbered.
     odd = tmp_path / "odd"
     odd.mkdir()
     rows = [f"{i},{'x' * (i % 7)}" for i in range(40)]
@@ -268,14 +269,16 @@ def test_large_files_split_give_the_same_data_lines_without_their_headers(spark,
     (odd / "IR_BEN_R.csv").write_text("H1,H2\n")  # a header alone
     files = list(enumerate(f for f in discover(odd, catalogue) if f.lines))
     with _conf(spark, READ_CONF):
-        numbered = numbered_lines(spark, files, data_only=True).drop("_line")
-        numbered.write.parquet(str(tmp_path / "numbered"))
+        numbered_lines(spark, files, data_only=True).write.parquet(str(tmp_path / "numbered"))
     with _conf(spark, {**ONE_SPLIT_A_PARTITION, "spark.sql.files.maxPartitionBytes": "16"}):
         split = numbered_lines(spark, files, data_only=True, numbered=False)
         assert split.rdd.getNumPartitions() > 4 * len(files)
         split.write.parquet(str(tmp_path / "split"))
-    assert_df_equality(spark.read.parquet(str(tmp_path / "numbered")), spark.read.parquet(str(tmp_path / "split")),
+    numbered = spark.read.parquet(str(tmp_path / "numbered"))
+    assert_df_equality(numbered.drop("_line"), spark.read.parquet(str(tmp_path / "split")),
                        ignore_row_order=True, ignore_nullable=True)
+    assert_df_equality(numbered, numbered_lines(spark, files, data_only=True, whole=True),
+                       ignore_row_order=True, ignore_nullable=True, ignore_column_order=True)
     assert spark.read.parquet(str(tmp_path / "split")).count() == sum(f.data_lines for _, f in files) == 3 * 40 + 1 + 5  # and the empty line
 
 

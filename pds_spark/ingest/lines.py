@@ -19,7 +19,7 @@ from pyspark.sql import types as T
 
 from pds_spark.catalog import CsvDialect, Field, Table
 from pds_spark.ingest.parse import bad_sql, field_sql, parse_fields, present_sql, problems_sql
-from pds_spark.sqltext import quoted, sql_text
+from pds_spark.sqltext import quoted, select_sql, sql_text
 
 REPLACEMENT = "\ufffd"  # what the UTF-8 decoder puts in place of an invalid byte
 # tests of the line (`_raw`), shared by the decision (`_bad`) and the reasons (`_problems`)
@@ -123,10 +123,10 @@ def parse_lines(lines: DataFrame, table: Table, dialect: CsvDialect, lay: Layout
     options = {"sep": dialect.separator, "quote": '"', "escape": '"', "mode": "PERMISSIVE",
                "columnNameOfCorruptRecord": "_corrupt", **({"dateFormat": date_pattern} if date_pattern else {})}
     options_sql = ", ".join(f"{sql_text(k)}, {sql_text(v)}" for k, v in options.items())
-    staged = lines.selectExpr(*[quoted(k) for k in keep], "value AS _raw",
-                              f"from_csv(value, {sql_text(_csv_schema(table, lay, native))}, "
-                              f"map({options_sql})) AS _csv",
-                              *([f"coalesce({truncated_line or 'false'}, false) AS _truncated"] if explain else []))
+    staged = select_sql(lines, [*[quoted(k) for k in keep], "value AS _raw",
+                                f"from_csv(value, {sql_text(_csv_schema(table, lay, native))}, "
+                                f"map({options_sql})) AS _csv",
+                                *([f"coalesce({truncated_line or 'false'}, false) AS _truncated"] if explain else [])])
     required = {f.name for f in table.fields if f.required or f.name in table.primary_key}
     fields = _fields_sql(dialect.separator)  # inline only where `_f` (refused lines' fields) is not there yet
     columns, checks, reasons, other_digits = [], [], [], []
@@ -170,17 +170,17 @@ def parse_lines(lines: DataFrame, table: Table, dialect: CsvDialect, lay: Layout
     bad = (f"(NOT {VALID_UTF8} OR ({BEYOND_ASCII} AND ({' OR '.join(beyond_ascii)})) "
            f"OR {UNBALANCED_QUOTE} OR _csv._corrupt IS NOT NULL OR {bad_sql(checks)})")
     if not explain:
-        return staged.selectExpr(*[quoted(k) for k in keep], *columns, f"{bad} AS _bad")
+        return select_sql(staged, [*[quoted(k) for k in keep], *columns, f"{bad} AS _bad"])
     line_bad, line_problems = _line_problems(lay, line_checks)
     field_problems = problems_sql(reasons, "true")
     problems = (f"CASE WHEN {line_bad} THEN {line_problems} WHEN size({field_problems}) > 0 THEN {field_problems} "
                 f"ELSE array('line: not readable as CSV under the catalogue') END")
     # three steps, so that a refused line is split once (`_f`) for all its reasons, and a
     # good one never: Spark drops `_f` and `_problems` where only `_bad` is read
-    typed = staged.selectExpr(*[quoted(k) for k in keep], "_raw", "_csv", "_truncated", *columns, f"{bad} AS _bad")
+    typed = select_sql(staged, [*[quoted(k) for k in keep], "_raw", "_csv", "_truncated", *columns, f"{bad} AS _bad"])
     split = typed.selectExpr("*", f"CASE WHEN _bad THEN {fields} END AS _f")
-    return split.selectExpr(*[quoted(k) for k in keep], "_raw", *[quoted(f.name) for f in table.fields], "_bad",
-                            f"CASE WHEN _bad THEN {problems} ELSE CAST(array() AS array<string>) END AS _problems")
+    return select_sql(split, [*[quoted(k) for k in keep], "_raw", *[quoted(f.name) for f in table.fields], "_bad",
+                              f"CASE WHEN _bad THEN {problems} ELSE CAST(array() AS array<string>) END AS _problems"])
 
 
 def _any_field_sql(fields: str, width: int, positions: set[int], condition: str) -> str:
@@ -221,8 +221,9 @@ def _line_problems(lay: Layout, line_checks: list[tuple[str, str]]) -> tuple[str
 def _parse_split(lines: DataFrame, table: Table, dialect: CsvDialect, lay: Layout,
                  truncated_line: str | None, keep: tuple[str, ...]) -> DataFrame:
     """parse_lines for a table whose empty field is not a missing value: every field split here."""
-    staged = lines.selectExpr(*[quoted(k) for k in keep], "value AS _raw", f"{_fields_sql(dialect.separator, 'value')} AS _f",
-                              f"coalesce({truncated_line or 'false'}, false) AS _truncated")
+    staged = select_sql(lines, [*[quoted(k) for k in keep], "value AS _raw",
+                                f"{_fields_sql(dialect.separator, 'value')} AS _f",
+                                f"coalesce({truncated_line or 'false'}, false) AS _truncated"])
     line_bad, line_problems = _line_problems(lay, _line_checks())
     raw_of = {name: _split_field(pos) for name, pos in lay.positions.items()}
     required = {f.name for f in table.fields if f.required or f.name in table.primary_key}

@@ -34,10 +34,10 @@ from pds_spark.errors import ExitCode, PdsError
 from pds_spark.ingest.discover import DeliveryFile
 from pds_spark.ingest.lines import Layout, layout, parse_lines
 from pds_spark.pseudo.apply import PROPERTY
-from pds_spark.pseudo.hmac import SecretKey, chain_columns, pseudonymise, secret_frame, with_keys
+from pds_spark.pseudo.hmac import SecretKey, chain_columns, pseudonym_sql, pseudonymise, secret_frame, with_keys
 from pds_spark.pseudo.keystore import KeyStore
 from pds_spark.pseudo.policy import Policy
-from pds_spark.sqltext import quoted, sql_text
+from pds_spark.sqltext import quoted, read_text, select_sql, sql_text
 from pds_spark.warehouse import Warehouse, delta_exists, latest_version, table_properties, written_commit
 
 log = logging.getLogger("pds.ingest")
@@ -76,6 +76,9 @@ SMALL_TABLE_CONF = {**PARSE_CONF,
     "spark.databricks.delta.properties.defaults.dataSkippingNumIndexedCols": "0",
     # a new table's checksum listing its files: a Spark job over the empty state (-0.06 s a creation)
     "spark.databricks.delta.allFilesInCrc.enabled": "false",
+    # no filters to infer from constraints (no joins but the key's one row): not computed over
+    # every column of every step (1 s of 28 s of the JVM's time on 100 small tables)
+    "spark.sql.constraintPropagation.enabled": "false",
     # one plan, no shuffle: adaptive execution would only plan the key frame's broadcast
     # as a stage of its own and plan the rest again (-0.03 s a table)
     "spark.sql.adaptive.enabled": "false"}
@@ -147,29 +150,29 @@ def numbered_lines(spark: SparkSession, files: list[tuple[int, DeliveryFile]],
     paths = [escape_glob(str(f.path)) for _, f in files]
     # SQL text, not Column calls: one JVM round trip per expression however many files
     where = "regexp_replace(url_decode(replace(_metadata.file_path, '+', '%2B')), '^file:', '')"
-    ids = _sql_map((sql_text(str(f.path)), str(file_id)) for file_id, f in files)
-    columns = [f"try_element_at({_sql_map((str(file_id), _sql_value(value_of(f))) for file_id, f in files)}, "
-               f"_file_id) AS {name}" for name, value_of in (extra or {}).items()]
-    if whole:  # three steps: each file's lines, then one row per kept line with its number
-        first = 1 if data_only else 0  # lines skipped at the start (the header)
-        kept = (f"greatest(size(_lines) - {first} - CASE WHEN element_at(_lines, -1) = '' THEN 1 ELSE 0 END, 0)")
-        files_df = spark.read.text(paths, wholetext=True).selectExpr(
-            "split(value, '\\n') AS _lines", f"try_element_at({ids}, {where}) AS _file_id")
-        return files_df.selectExpr("_file_id", *columns, f"inline(transform(slice(_lines, {first + 1}, {kept}), "
-                                   "(text, i) -> named_struct('value', regexp_replace(text, '\\r$', ''), "
-                                   f"'_line', CAST(i + {first + 1} AS BIGINT))))")
+    file_id = f"try_element_at({_sql_map((sql_text(str(f.path)), str(i)) for i, f in files)}, {where})"
+
+    def columns(of_file: str) -> list[str]:
+        return [f"try_element_at({_sql_map((str(i), _sql_value(value_of(f))) for i, f in files)}, {of_file}) "
+                f"AS {name}" for name, value_of in (extra or {}).items()]
+
+    if whole:  # one step, a row a file: its lines numbered, then a row a line (a last empty line is none)
+        text = "CASE WHEN endswith(value, '\\n') THEN substr(value, 1, length(value) - 1) ELSE value END"
+        numbered_text = (f"transform(split({text}, '\\n'), (text, i) -> named_struct("
+                         "'value', regexp_replace(text, '\\r$', ''), '_line', CAST(i + 1 AS BIGINT)))")
+        kept = f"filter({numbered_text}, x -> x._line > 1)" if data_only else numbered_text
+        return select_sql(read_text(spark, paths, wholetext=True),
+                          [f"{file_id} AS _file_id", *columns(file_id), f"inline({kept})"])
     if numbered:
-        lines = spark.read.text(paths).selectExpr(
-            "value", f"try_element_at({ids}, {where}) AS _file_id",
-            f"(monotonically_increasing_id() & {LINE_MASK}) + 1 AS _line")
+        lines = read_text(spark, paths).selectExpr(
+            "value", f"{file_id} AS _file_id", f"(monotonically_increasing_id() & {LINE_MASK}) + 1 AS _line")
         if data_only:
             lines = lines.where("_line > 1")
     else:  # a file's first line: the first row of its split at byte 0
         first = f"_metadata.file_block_start = 0 AND (monotonically_increasing_id() & {LINE_MASK}) = 0"
-        lines = spark.read.text(paths).selectExpr("value", f"try_element_at({ids}, {where}) AS _file_id",
-                                                  f"{first} AS _first")
+        lines = read_text(spark, paths).selectExpr("value", f"{file_id} AS _file_id", f"{first} AS _first")
         lines = (lines.where("NOT _first") if data_only else lines).drop("_first")
-    return lines.selectExpr("*", *columns) if columns else lines
+    return lines.selectExpr("*", *columns("_file_id")) if extra else lines
 
 
 def _sql_value(value: object) -> str:
@@ -438,12 +441,14 @@ class Loader:
                          for cond in ("", " AND _bad"))
         observation = Observation(f"ingest-{table.name}-{id(fits)}")
         good = parsed.observe(observation, F.expr(f"array({read}) AS read"), F.expr(f"array({refused}) AS bad"))
-        good = good.where("NOT _bad").selectExpr(
-            *(quoted(c) for c in table.column_names), "_source_file", f"{sql_text(self.opt.delivery_id)} AS _delivery_id",
-            f"TIMESTAMP {sql_text(self.loaded_at.isoformat(sep=' '))} AS _loaded_at", "_period",
-            *(chain_columns(chains[early]) if early else ()))
+        joined = set(identifiers[early]) if early else set()  # pseudonymised in the written projection
+        good = select_sql(good.where("NOT _bad"), [
+            *(pseudonym_sql(c, chains[early]) if c in joined else quoted(c) for c in table.column_names),
+            "_source_file", f"{sql_text(self.opt.delivery_id)} AS _delivery_id",
+            f"TIMESTAMP {sql_text(self.loaded_at.isoformat(sep=' '))} AS _loaded_at", "_period"])
         for key, cols in identifiers.items():
-            good = pseudonymise(good, cols, chains[key], joined=key == early)
+            if key != early:
+                good = pseudonymise(good, cols, chains[key])
         periods = sorted({f.period for f, _, _ in fits})
         where = "_period IN (" + ", ".join(sql_text(p) for p in periods) + ")"
         version, metrics = _replace(good, path, where, empty=created)

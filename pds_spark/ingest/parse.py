@@ -21,7 +21,7 @@ from pyspark.sql import DataFrame
 from pyspark.sql import types as T
 
 from pds_spark.catalog import CsvDialect, Field, Table
-from pds_spark.sqltext import quoted, sql_text
+from pds_spark.sqltext import quoted, select_sql, sql_text
 
 
 ISO_DATE = "yyyy-MM-dd"
@@ -144,7 +144,7 @@ def parse_fields(df: DataFrame, table: Table, dialect: CsvDialect, raw_of: dict[
                 "p -> p IS NOT NULL)" if checks else "CAST(array() AS array<string>)")
     if line_bad:
         problems = f"CASE WHEN {line_bad} THEN {line_problems} ELSE {problems} END"
-    return df.selectExpr(*[quoted(k) for k in keep], *columns, f"{problems} AS _problems") \
+    return select_sql(df, [*[quoted(k) for k in keep], *columns, f"{problems} AS _problems"]) \
         .selectExpr("*", "size(_problems) > 0 AS _bad")
 
 

@@ -17,7 +17,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from pds_spark.sqltext import quoted
+from pds_spark.sqltext import quoted, select_sql
 
 BLOCK = 64
 IPAD_COL, OPAD_COL = "__pds_hmac_ipad", "__pds_hmac_opad"
@@ -108,36 +108,30 @@ def with_keys(df: DataFrame, keys: SecretKey | Sequence[SecretKey]) -> DataFrame
     return df.crossJoin(F.broadcast(_key_frame(df.sparkSession, _as_chain(keys))))
 
 
-def key_columns(df: DataFrame) -> list[str]:
-    return [c for c in df.columns if c.startswith((IPAD_COL, OPAD_COL))]
-
-
 def chain_columns(keys: SecretKey | Sequence[SecretKey]) -> list[str]:
     """The columns `with_keys` adds for this key chain."""
     return [f"{pad}{i}" for i in range(len(_as_chain(keys))) for pad in (IPAD_COL, OPAD_COL)]
 
 
-def pseudonymise(df: DataFrame, columns: Iterable[str], keys: SecretKey | Sequence[SecretKey],
-                 joined: bool = False) -> DataFrame:
+def pseudonymise(df: DataFrame, columns: Iterable[str], keys: SecretKey | Sequence[SecretKey]) -> DataFrame:
     """`df` with each named column replaced by its keyed pseudonym, in place.
 
     With several keys (a key's versions), each HMAC is applied over the previous one.
-    `joined`: `df` already carries these keys (`with_keys`); their columns are dropped.
     """
     columns, chain = list(columns), _as_chain(keys)
     missing = [c for c in columns if c not in df.columns]
     if missing:
         raise ValueError(f"columns to pseudonymise are missing: {', '.join(missing)}")
-    joined_keys = set(key_columns(df))
-    kept = [c for c in df.columns if c not in joined_keys]
     if not columns:
-        return df.select(*kept)
-    keyed = df if joined else with_keys(df, chain)
+        return df
+    return select_sql(with_keys(df, chain), [pseudonym_sql(c, chain) if c in columns else quoted(c)
+                                             for c in df.columns])
 
-    def layered(c: str) -> str:
-        value = quoted(c)
-        for layer in range(len(chain)):
-            value = hmac_sha256(value, layer)
-        return f"{value} AS {quoted(c)}"
 
-    return keyed.selectExpr(*[layered(c) if c in columns else quoted(c) for c in kept])
+def pseudonym_sql(column: str, keys: SecretKey | Sequence[SecretKey]) -> str:
+    """`column`'s pseudonym under this key chain, named `column`, as SQL text over a frame
+    joined with the chain's keys (`with_keys`)."""
+    value = quoted(column)
+    for layer in range(len(_as_chain(keys))):
+        value = hmac_sha256(value, layer)
+    return f"{value} AS {quoted(column)}"
