@@ -18,6 +18,7 @@ from pds_spark.ingest.lines import layout, parse_lines
 from pds_spark.ingest.load import (ONE_SPLIT_A_PARTITION, READ_CONF, IngestOptions, Loader, _conf, decrypted,
                                    numbered_lines)
 from pds_spark.ingest.rules import IngestRules
+from pds_spark.sqltext import read_text, select_sql
 from pds_spark.warehouse import Warehouse
 from tests.conftest import SNDS
 
@@ -231,6 +232,24 @@ def test_every_injected_fault_is_quarantined_with_its_reason_and_nothing_else(sp
     assert sample._raw == raw
     assert b"BEN_NIR_PSA" not in b"".join(p.read_bytes() for p in (tmp_path / "wh" / "quarantine" / "ER_PRS_F")
                                           .rglob("*.parquet"))  # no header, no clear text stored
+
+
+def test_many_texts_sent_to_the_jvm_at_once_give_what_pyspark_gives(spark, tmp_path):
+    # Projections and reads of many texts go to the JVM as one text split there; a text that
+    # holds the separator falls back to PySpark's own calls.
+    df = spark.range(3)
+    exprs = ["id", "id + 1 AS b", "'' AS empty", "'a,b' AS c"]
+    assert_df_equality(select_sql(df, exprs), df.selectExpr(*exprs))
+    with_separator = [*exprs, "'x\x00y' AS d"]
+    assert_df_equality(select_sql(df, with_separator), df.selectExpr(*with_separator))
+    paths = []
+    for i in range(4):
+        (tmp_path / f"f{i}.txt").write_text(f"line {i}\nnext {i}\n")
+        paths.append(str(tmp_path / f"f{i}.txt"))
+    for some in (paths[:1], paths):
+        for whole in (False, True):
+            assert_df_equality(read_text(spark, some, wholetext=whole), spark.read.text(some, wholetext=whole),
+                               ignore_row_order=True)
 
 
 def test_small_files_read_whole_are_numbered_as_line_by_line(spark, catalogue, faulty, tmp_path):
