@@ -26,8 +26,9 @@ def java_class(spark: SparkSession, name: str):
 
 
 def java_strings(spark: SparkSession, values: list[str]):
-    """These texts as one Java String[] in one JVM call, or None if one holds the separator."""
-    if any(_SEPARATOR in v for v in values):
+    """These texts as one Java String[] in one JVM call, or None where py4j's own list is as cheap
+    (two texts or fewer) or one holds the separator."""
+    if len(values) <= 2 or any(_SEPARATOR in v for v in values):
         return None
     return java_class(spark, "org.apache.commons.lang3.StringUtils").splitByWholeSeparatorPreserveAllTokens(
         _SEPARATOR.join(values), _SEPARATOR)

@@ -20,13 +20,13 @@ def quoted(name: str) -> str:
 
 def select_sql(df: DataFrame, exprs: list[str]) -> DataFrame:
     """`df.selectExpr(*exprs)` in two JVM calls however many expressions."""
-    array = java_strings(df.sparkSession, exprs) if len(exprs) > 2 else None
+    array = java_strings(df.sparkSession, exprs)
     return df.selectExpr(*exprs) if array is None else DataFrame(df._jdf.selectExpr(array), df.sparkSession)
 
 
 def read_text(spark: SparkSession, paths: list[str], wholetext: bool = False) -> DataFrame:
     """`spark.read.text(paths, wholetext=...)` in few JVM calls however many paths."""
-    array = java_strings(spark, paths) if len(paths) > 2 else None
+    array = java_strings(spark, paths)
     if array is None:
         return spark.read.text(paths, wholetext=wholetext)
     return DataFrame(spark.read.option("wholetext", wholetext)._jreader.text(array), spark)

@@ -163,15 +163,15 @@ def numbered_lines(spark: SparkSession, files: list[tuple[int, DeliveryFile]],
         kept = f"filter({numbered_text}, x -> x._line > 1)" if data_only else numbered_text
         return select_sql(read_text(spark, paths, wholetext=True),
                           [f"{file_id} AS _file_id", *columns(file_id), f"inline({kept})"])
-    if numbered:
-        lines = read_text(spark, paths).selectExpr(
-            "value", f"{file_id} AS _file_id", f"(monotonically_increasing_id() & {LINE_MASK}) + 1 AS _line")
-        if data_only:
-            lines = lines.where("_line > 1")
-    else:  # a file's first line: the first row of its split at byte 0
-        first = f"_metadata.file_block_start = 0 AND (monotonically_increasing_id() & {LINE_MASK}) = 0"
-        lines = read_text(spark, paths).selectExpr("value", f"{file_id} AS _file_id", f"{first} AS _first")
-        lines = (lines.where("NOT _first") if data_only else lines).drop("_first")
+    row = f"(monotonically_increasing_id() & {LINE_MASK})"  # the row's place in its partition, from 0
+    # numbered: a line's number is its place; else a file's first line is the first row of its split at byte 0
+    order, header = (f"{row} + 1 AS _line", "_line = 1") if numbered else \
+        (f"_metadata.file_block_start = 0 AND {row} = 0 AS _first", "_first")
+    lines = read_text(spark, paths).selectExpr("value", f"{file_id} AS _file_id", order)
+    if data_only:
+        lines = lines.where(f"NOT ({header})")
+    if not numbered:
+        lines = lines.drop("_first")
     return lines.selectExpr("*", *columns("_file_id")) if extra else lines
 
 
@@ -227,10 +227,9 @@ class Loader:
         self._local = threading.local()
         self._sessions: dict[str, SparkSession] = {}
         # the loader's own sessions start from the caller's settings (a new session has only the
-        # Spark defaults); large tables' splits are as large as the caller's
+        # Spark defaults): large tables' splits are as large as the caller's
         self._caller_conf = {k: v for k, v in spark.conf.getAll.items() if spark.conf.isModifiable(k)}
         self._split_conf = {**PARSE_CONF, **ONE_SPLIT_A_PARTITION,
-                            "spark.sql.files.maxPartitionBytes": spark.conf.get("spark.sql.files.maxPartitionBytes"),
                             # the line's parse and its typed, checked columns in one projection: `from_csv`
                             # computed once a row (subexpressions) rather than its 120 fields copied into
                             # a row between two (1 M rows: 25.5 s -> 23.6 s, same JVM, median of 3)
