@@ -30,3 +30,11 @@ def read_text(spark: SparkSession, paths: list[str], wholetext: bool = False) ->
     if array is None:
         return spark.read.text(paths, wholetext=wholetext)
     return DataFrame(spark.read.option("wholetext", wholetext)._jreader.text(array), spark)
+
+
+def read_files(spark: SparkSession, paths: list[str]) -> DataFrame:
+    """`spark.read.format("binaryFile").load(paths)` in few JVM calls: the files as Spark's file
+    scans list them, their content read only if selected."""
+    array = java_strings(spark, paths)
+    reader = spark.read.format("binaryFile")
+    return reader.load(paths) if array is None else DataFrame(reader._jreader.load(array), spark)

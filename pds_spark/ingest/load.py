@@ -37,7 +37,7 @@ from pds_spark.pseudo.apply import PROPERTY
 from pds_spark.pseudo.hmac import SecretKey, chain_columns, pseudonym_sql, pseudonymise, secret_frame, with_keys
 from pds_spark.pseudo.keystore import KeyStore
 from pds_spark.pseudo.policy import Policy
-from pds_spark.sqltext import quoted, read_text, select_sql, sql_text
+from pds_spark.sqltext import quoted, read_files, read_text, select_sql, sql_text
 from pds_spark.warehouse import Warehouse, delta_exists, latest_version, table_properties, written_commit
 
 log = logging.getLogger("pds.ingest")
@@ -68,6 +68,7 @@ WHOLE_FILE_BYTES = 8 << 20  # a small table's files are read whole when none is 
 PARSE_CONF = {"spark.sql.legacy.timeParserPolicy": "CORRECTED"}
 ONE_SPLIT_A_PARTITION = {"spark.sql.files.openCostInBytes": str(1 << 50)}  # splits never share a partition
 READ_CONF = {"spark.sql.files.maxPartitionBytes": str(1 << 50), **ONE_SPLIT_A_PARTITION, **PARSE_CONF}
+DECODED_PATH = "regexp_replace(url_decode(replace(_metadata.file_path, '+', '%2B')), '^file:', '')"  # a local path
 SMALL_TABLE_CONF = {**PARSE_CONF,
     "spark.sql.codegen.wholeStage": "false", "spark.sql.codegen.factoryMode": "NO_CODEGEN",
     # a table created small keeps row counts but no per-column min/max (one file a period:
@@ -137,32 +138,34 @@ def numbered_lines(spark: SparkSession, files: list[tuple[int, DeliveryFile]],
                    extra: dict[str, Callable[[DeliveryFile], object]] | None = None,
                    whole: bool = False, data_only: bool = False, numbered: bool = True) -> DataFrame:
     """The lines of these files with `_file_id` and `_line` (1-based), in one scan;
-    `data_only`: without their first line (the header).
+    `data_only`: without their first line (the header). `extra` adds one literal column
+    per file.
 
     Line by line, READ_CONF must be in force (one partition per file: a line's number
     is its position in the partition). `whole` reads each file as one text split at
     its newlines instead, so many small files share a partition. Not `numbered`: no
     `_line`, and files split as Spark splits them (ONE_SPLIT_A_PARTITION must be in
-    force: a file's first line is the first row of the split at its byte 0). Each row
-    finds its file through `_metadata.file_path`, percent-decoded; `extra` adds one
-    literal column per file. Few steps: Spark analyses the whole plan again at each one.
+    force: a file's first line is the first row of the split at its byte 0). Few steps:
+    Spark analyses the whole plan again at each one.
     """
     paths = [escape_glob(str(f.path)) for _, f in files]
-    # SQL text, not Column calls: one JVM round trip per expression however many files
-    where = "regexp_replace(url_decode(replace(_metadata.file_path, '+', '%2B')), '^file:', '')"
-    file_id = f"try_element_at({_sql_map((sql_text(str(f.path)), str(i)) for i, f in files)}, {where})"
-
-    def columns(of_file: str) -> list[str]:
-        return [f"try_element_at({_sql_map((str(i), _sql_value(value_of(f))) for i, f in files)}, {of_file}) "
-                f"AS {name}" for name, value_of in (extra or {}).items()]
-
     if whole:  # one step, a row a file: its lines numbered, then a row a line (a last empty line is none)
+        # SQL text, not Column calls: one JVM round trip per expression however many files
+        file_id = f"try_element_at({_sql_map((sql_text(str(f.path)), str(i)) for i, f in files)}, {DECODED_PATH})"
         text = "CASE WHEN endswith(value, '\\n') THEN substr(value, 1, length(value) - 1) ELSE value END"
         numbered_text = (f"transform(split({text}, '\\n'), (text, i) -> named_struct("
                          "'value', regexp_replace(text, '\\r$', ''), '_line', CAST(i + 1 AS BIGINT)))")
         kept = f"filter({numbered_text}, x -> x._line > 1)" if data_only else numbered_text
         return select_sql(read_text(spark, paths, wholetext=True),
-                          [f"{file_id} AS _file_id", *columns(file_id), f"inline({kept})"])
+                          [f"{file_id} AS _file_id", *_columns(files, extra, file_id), f"inline({kept})"])
+    # a line finds its file by the path Spark's scans give it, not decoded a line (2 s of CPU a
+    # million lines): those paths are listed once by a scan that reads no file (binaryFile, no content)
+    scanned = dict(read_files(spark, paths).selectExpr(DECODED_PATH, "_metadata.file_path").collect())
+    unlisted = [str(f.path) for _, f in files if str(f.path) not in scanned]
+    if unlisted:
+        raise PdsError(f"Spark's file listing does not give these files under their own path: {', '.join(unlisted)}")
+    file_id = f"try_element_at({_sql_map((sql_text(scanned[str(f.path)]), str(i)) for i, f in files)}, " \
+              "_metadata.file_path)"
     row = f"(monotonically_increasing_id() & {LINE_MASK})"  # the row's place in its partition, from 0
     # numbered: a line's number is its place; else a file's first line is the first row of its split at byte 0
     order, header = (f"{row} + 1 AS _line", "_line = 1") if numbered else \
@@ -172,7 +175,19 @@ def numbered_lines(spark: SparkSession, files: list[tuple[int, DeliveryFile]],
         lines = lines.where(f"NOT ({header})")
     if not numbered:
         lines = lines.drop("_first")
-    return lines.selectExpr("*", *columns("_file_id")) if extra else lines
+    return select_sql(lines, ["*", *_columns(files, extra, "_file_id")]) if extra else lines
+
+
+def _columns(files: list[tuple[int, DeliveryFile]], extra: dict[str, Callable[[DeliveryFile], object]] | None,
+             file_id: str) -> list[str]:
+    """One column per `extra`, its file's value: an array indexed by the file's id, not a map searched."""
+    by_id = dict(files)
+
+    def values(value_of: Callable[[DeliveryFile], object]) -> str:
+        return ", ".join(_sql_value(value_of(by_id[i])) if i in by_id else "NULL" for i in range(max(by_id) + 1))
+
+    return [f"try_element_at(array({values(value_of)}), {file_id} + 1) AS {name}"
+            for name, value_of in (extra or {}).items()]
 
 
 def _sql_value(value: object) -> str:
