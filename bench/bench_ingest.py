@@ -1,7 +1,7 @@
 """Benchmark: ingestion against a plain Spark baseline measured in the same run.
 
   .venv/bin/python bench/bench_ingest.py big --patients 7000 70000 --repeats 2
-  .venv/bin/python bench/bench_ingest.py small --tables 100 --parts 20 --repeats 2
+  .venv/bin/python bench/bench_ingest.py small --tables 100 --parts 20 --repeats 3 --warm-up 3
 
 big:   the ER_PRS_F files of a generated corpus at each --patients scale (70000: 10 M rows):
        baseline `spark.read.csv(schema=...).write.parquet(...)`; ours with enforcement,
@@ -11,8 +11,9 @@ big:   the ER_PRS_F files of a generated corpus at each --patients scale (70000:
 small: a delivery of many small files (each table's file split into --parts files in
        folders part01..): baseline one `read.csv` + `write.parquet` per table; ours the
        whole delivery, per-file accounting included.
-Every variant first runs once to warm the JVM (big: on the smallest scale; small: on the
-whole delivery), then --repeats times; medians are recorded.
+Every variant first runs --warm-up times to warm the JVM (big: on the smallest scale; small:
+on the whole delivery), then --repeats times, alternating; medians are recorded, with the
+driver's JIT compile time during each measured run (near zero: the JVM is warm).
 """
 
 from __future__ import annotations
@@ -23,8 +24,8 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from common import (HeapAfterGc, driver_peak_mb, median, python_peak_mb, record, reset_driver_peak, retained_heap_mb,
-                    session, timed)
+from common import (HeapAfterGc, driver_peak_mb, jit_seconds, median, python_peak_mb, record, reset_driver_peak,
+                    retained_heap_mb, session, timed)
 
 os.environ.setdefault("PDS_KEYSTORE_SECRET", "bench-only-passphrase-not-a-secret")
 
@@ -66,17 +67,24 @@ def generate(spark, settings, catalogue, out: Path, **cfg):
     return out / "delivery"
 
 
-def measure(spark, variants: dict, repeats: int, warm_up: dict | None = None,
-            runs: dict | None = None) -> dict[str, float]:
-    """Median time of each variant; `runs`, when given, receives every time measured."""
-    for run in (warm_up or variants).values():
-        run()
+def measure(spark, variants: dict, repeats: int, warm_up: int = 1,
+            runs: dict | None = None, jit: dict | None = None) -> dict[str, float]:
+    """Median time of each variant, after `warm_up` runs of each; `runs` and `jit`, when
+    given, receive every time measured and the driver's JIT compile seconds in each."""
+    for _ in range(warm_up):
+        for run in variants.values():
+            run()
     times = {name: [] for name in variants}
+    compiled = {name: [] for name in variants}
     for _ in range(repeats):
         for name, run in variants.items():
+            before = jit_seconds(spark)
             times[name].append(timed(run))
+            compiled[name].append(round(jit_seconds(spark) - before, 1))
     if runs is not None:
         runs.update({name: [round(t, 1) for t in ts] for name, ts in times.items()})
+    if jit is not None:
+        jit.update(compiled)
     return {name: median(ts) for name, ts in times.items()}
 
 
@@ -99,10 +107,12 @@ def big(args, settings, spark, catalogue, work: Path):
         variants = {"baseline": lambda: baseline(spark, catalogue, files, work / "parquet", ","),
                     "ingest": lambda: ours(True), "ingest_without_pseudonyms": lambda: ours(False)}
         reset_driver_peak(spark)
+        jit = {}
         with HeapAfterGc(spark) as after_gc:
-            med = measure(spark, variants, args.repeats, None if not warmed else {})
+            med = measure(spark, variants, args.repeats, 0 if warmed else args.warm_up, jit=jit)
         warmed = True
         results[rows] = {"rows": rows, "files": len(files), **{f"{k}_s": round(v, 1) for k, v in med.items()},
+                         "jit_s": jit,
                          "ratio_vs_baseline": round(med["baseline"] / med["ingest"], 3),
                          "pseudonymisation_overhead": round(med["ingest"] / med["ingest_without_pseudonyms"] - 1, 3),
                          "driver_heap_peak_mb": round(driver_peak_mb(spark)),
@@ -145,13 +155,14 @@ def small(args, settings, spark, catalogue, work: Path):
 
     # warmed on the whole delivery: planning a table's load is most of its cost, and the
     # JVM compiles Spark's planner for a table shape only once it has seen it
-    runs = {}
+    runs, jit = {}, {}
     med = measure(spark, {"baseline": lambda: baseline(spark, catalogue, files, work / "parquet-small", ","),
-                          "ingest": ours}, args.repeats, runs=runs)
+                          "ingest": ours}, args.repeats, args.warm_up, runs=runs, jit=jit)
     result = {"files": len(files), "tables": tables, "rows": sum(f.data_lines for f in files),
               "parallel": args.parallel, "repeats": args.repeats, **{f"{k}_s": round(v, 1) for k, v in med.items()},
               "ratio_vs_baseline": round(med["baseline"] / med["ingest"], 3),
-              "driver_heap_peak_mb": round(driver_peak_mb(spark)), "runs_s": runs}
+              "warm_up": args.warm_up, "driver_heap_peak_mb": round(driver_peak_mb(spark)),
+              "runs_s": runs, "jit_s": jit}
     print(result, f"recorded in {record('ingest_small_files', result)}")
 
 
@@ -165,6 +176,7 @@ def main():
     parser.add_argument("--rows-per-part", type=int, default=5)
     parser.add_argument("--parallel", type=int, default=4)
     parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--warm-up", type=int, default=1, help="runs of each variant before those measured")
     parser.add_argument("--corpus", default=str(Path(tempfile.gettempdir()) / "pds-bench-ingest"))
     args = parser.parse_args()
 

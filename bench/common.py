@@ -91,6 +91,13 @@ class HeapAfterGc:
         self._thread.join()
 
 
+def jit_seconds(spark) -> float:
+    """Time the driver JVM has spent compiling Java code so far (its JIT): when a run adds
+    little, the JVM is warm."""
+    return spark.sparkContext._jvm.java.lang.management.ManagementFactory.getCompilationMXBean() \
+        .getTotalCompilationTime() / 1e3
+
+
 def python_peak_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e3
 
