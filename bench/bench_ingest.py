@@ -107,12 +107,12 @@ def big(args, settings, spark, catalogue, work: Path):
         variants = {"baseline": lambda: baseline(spark, catalogue, files, work / "parquet", ","),
                     "ingest": lambda: ours(True), "ingest_without_pseudonyms": lambda: ours(False)}
         reset_driver_peak(spark)
-        jit = {}
+        runs, jit = {}, {}
         with HeapAfterGc(spark) as after_gc:
-            med = measure(spark, variants, args.repeats, 0 if warmed else args.warm_up, jit=jit)
+            med = measure(spark, variants, args.repeats, 0 if warmed else args.warm_up, runs=runs, jit=jit)
         warmed = True
         results[rows] = {"rows": rows, "files": len(files), **{f"{k}_s": round(v, 1) for k, v in med.items()},
-                         "jit_s": jit,
+                         "runs_s": runs, "jit_s": jit,
                          "ratio_vs_baseline": round(med["baseline"] / med["ingest"], 3),
                          "pseudonymisation_overhead": round(med["ingest"] / med["ingest_without_pseudonyms"] - 1, 3),
                          "driver_heap_peak_mb": round(driver_peak_mb(spark)),
