@@ -13,7 +13,7 @@ small: a delivery of many small files (each table's file split into --parts file
        whole delivery, per-file accounting included.
 Every variant first runs --warm-up times to warm the JVM (big: on the smallest scale; small:
 on the whole delivery), then --repeats times, alternating; medians are recorded, with the
-driver's JIT compile time during each measured run (near zero: the JVM is warm).
+driver's JIT compile time during each (how far from warm the JVM still is).
 """
 
 from __future__ import annotations
