@@ -351,6 +351,66 @@ def test_a_table_created_meanwhile_by_another_writer_is_not_taken_as_new(spark, 
     assert _versions(root / "wh") == before
 
 
+def test_a_table_created_here_is_the_one_deltas_create_table_makes(spark, tmp_path):
+    # Its first commit is written here: Delta reads the same protocol, metadata and history
+    # as from its own CREATE TABLE, finds the checksum file true, enforces NOT NULL, and a
+    # second creation of the same table is refused rather than overwriting it.
+    from delta.tables import DeltaTable
+    from pyspark.sql import types as T
+
+    from pds_spark.warehouse import create_table
+
+    schema = T.StructType([T.StructField("BEN_NIR_PSA", T.StringType(), False),
+                           T.StructField("EXE_SOI_DTD", T.DateType(), True),
+                           T.StructField("_period", T.StringType(), False)])
+    ours, theirs = str(tmp_path / "ours"), str(tmp_path / "theirs")
+    properties = {"pds.catalogue.table": "ER_PRS_F", "delta.dataSkippingNumIndexedCols": "0"}
+    assert create_table(spark, ours, schema, ["_period"], properties)
+    builder = DeltaTable.create(spark).location(theirs).addColumns(schema).partitionedBy("_period")
+    for name, value in properties.items():
+        builder = builder.property(name, value)
+    builder.execute()
+    delta_log = spark._jvm.org.apache.spark.sql.delta.DeltaLog
+    snapshots = [delta_log.forTableWithSnapshot(spark._jsparkSession, path)._2() for path in (ours, theirs)]
+    as_java = spark._jvm.scala.jdk.javaapi.CollectionConverters.asJava
+    for get in (lambda m: m.schemaString(), lambda m: m.partitionColumns().toString(),
+                lambda m: dict(as_java(m.configuration())), lambda m: m.format().toString()):
+        assert get(snapshots[0].metadata()) == get(snapshots[1].metadata())
+    assert snapshots[0].protocol().toString() == snapshots[1].protocol().toString()
+    assert snapshots[0].version() == 0 and snapshots[0].checksumOpt().isDefined()
+    assert getattr(snapshots[0], "validateChecksum")(getattr(snapshots[0], "validateChecksum$default$1")())
+    assert not create_table(spark, ours, schema, ["_period"], properties)
+    history = spark.sql(f"DESCRIBE HISTORY delta.`{ours}`").select("version", "operation").collect()
+    assert [(r.version, r.operation) for r in history] == [(0, "CREATE TABLE")]
+    with pytest.raises(Exception, match="NOT_NULL"):
+        spark.createDataFrame([(None, None, "2020")], "BEN_NIR_PSA string, EXE_SOI_DTD date, _period string") \
+            .write.format("delta").mode("append").save(ours)
+    assert spark.read.format("delta").load(ours).schema == schema
+
+
+def test_delta_defaults_that_may_change_the_protocol_leave_creation_to_delta(spark, settings, catalogue, clean_load,
+                                                                           tmp_path):
+    # A table created here carries the session's plain Delta defaults (a small table's: no
+    # per-column statistics); any other default leaves the creation to Delta's own command.
+    from pds_spark.warehouse import table_properties
+
+    loaded = table_properties(spark, str(clean_load[0] / "wh" / "snds" / "IR_BEN_R"))
+    assert loaded["delta.dataSkippingNumIndexedCols"] == "0" and loaded["pds.catalogue.table"] == "IR_BEN_R"
+
+    table = catalogue.table("IR_BEN_R")
+    key = "spark.databricks.delta.properties.defaults.enableChangeDataFeed"
+    ours = loader(spark, settings, tmp_path, "wh")
+    spark.conf.set(key, "true")
+    try:
+        assert ours._delta_defaults() is None
+        path, _, created = ours._ensure_table(table, ours._identifiers(table))
+    finally:
+        spark.conf.unset(key)
+    assert created and table_properties(spark, path)["delta.enableChangeDataFeed"] == "true"
+    plain = loader(spark, settings, tmp_path, "wh2")
+    assert plain._delta_defaults() == {}
+
+
 def test_quality_checks_keys_codes_and_periods_and_writes_a_report(spark, catalogue, settings, clean_load, tmp_path):
     from pds_spark.quality.run import run_quality
 
