@@ -1,7 +1,7 @@
 """Benchmark: ingestion against a plain Spark baseline measured in the same run.
 
   .venv/bin/python bench/bench_ingest.py big --patients 7000 70000 --repeats 2
-  .venv/bin/python bench/bench_ingest.py small --tables 100 --parts 20 --repeats 3 --warm-up 3
+  .venv/bin/python bench/bench_ingest.py small --tables 100 --parts 20 --repeats 3 --warm-up 10
 
 big:   the ER_PRS_F files of a generated corpus at each --patients scale (70000: 10 M rows):
        baseline `spark.read.csv(schema=...).write.parquet(...)`; ours with enforcement,
