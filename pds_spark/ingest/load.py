@@ -389,7 +389,8 @@ class Loader:
         return outcomes
 
     def _delta_defaults(self) -> dict[str, str] | None:
-        """What Delta's session defaults give a new table in this thread's session (see `_delta_defaults`)."""
+        """What Delta's session defaults give a new table in this thread's session: read once a
+        session the loader makes, at each call in the caller's (module-level `_delta_defaults`)."""
         name = next((n for n, session in self._sessions.items() if session is self.sp), None)
         return self._defaults[name] if name else _delta_defaults(self.sp)
 
@@ -554,8 +555,8 @@ class Loader:
 def _replace(rows: DataFrame, path: str, where: str, empty: bool) -> tuple[int, dict[str, str]]:
     """The rows matching `where` replaced by these, in one commit: its (version, operationMetrics),
     or the version before and no metrics when Delta had nothing to commit (no rows appended).
-    A table just created (empty) is appended to, the same commit without replaceWhere's
-    search (0.4 s a table), after its first version."""
+    A table just created (empty, at version 0) is appended to, the same commit without
+    replaceWhere's search (0.4 s a table)."""
     spark, token = rows.sparkSession, f"pds-ingest {uuid.uuid4()}"
     before = 0 if empty else latest_version(spark, path)
     writer = rows.write.format("delta").option("userMetadata", token)
