@@ -80,7 +80,7 @@ def written_commit(spark: SparkSession, path: str, token: str, before: int) -> t
         try:
             stream = file.getFileSystem(conf).open(file)
         except Py4JJavaError as error:
-            if error.java_exception.getClass().getSimpleName() == "FileNotFoundException":
+            if _java_error(error) == "FileNotFoundException":
                 return before, {}
             raise
         try:
@@ -96,6 +96,18 @@ def written_commit(spark: SparkSession, path: str, token: str, before: int) -> t
 # what Delta writes for a new table with NOT NULL columns and no other table feature
 NEW_TABLE_PROTOCOL = {"minReaderVersion": 1, "minWriterVersion": 2}
 DEFAULTS_PREFIX = "spark.databricks.delta.properties.defaults."
+# Delta's session defaults (`<DEFAULTS_PREFIX><name>`) a table created by `create_table` can
+# carry as `delta.<name>`: plain properties, no table feature nor protocol change
+PLAIN_DEFAULTS = {"dataSkippingNumIndexedCols", "dataSkippingStatsColumns", "checkpointInterval",
+                  "logRetentionDuration", "deletedFileRetentionDuration"}
+
+
+def new_table_defaults(spark: SparkSession) -> dict[str, str] | None:
+    """The table properties Delta's session defaults give a new table in this session, or None
+    when they name more than plain properties (a table feature, a protocol version): then
+    only Delta's own CREATE TABLE makes the table they ask for, not `create_table`."""
+    defaults = {k[len(DEFAULTS_PREFIX):]: v for k, v in spark.conf.getAll.items() if k.startswith(DEFAULTS_PREFIX)}
+    return None if set(defaults) - PLAIN_DEFAULTS else {f"delta.{k}": v for k, v in defaults.items()}
 
 
 def create_table(spark: SparkSession, path: str, schema: T.StructType, partition_by: list[str],
@@ -134,7 +146,7 @@ def create_table(spark: SparkSession, path: str, schema: T.StructType, partition
         delta_log.store().write(hadoop_path(log_dir, f"{0:020d}.json"), java_class(
             spark, "scala.jdk.javaapi.CollectionConverters").asScala(lines.iterator()), False, conf)
     except Py4JJavaError as error:
-        if error.java_exception.getClass().getSimpleName() == "FileAlreadyExistsException":
+        if _java_error(error) == "FileAlreadyExistsException":
             return False
         raise
     # written aside, then renamed: a reader finds the whole file or none (then reads the log)
@@ -147,6 +159,11 @@ def create_table(spark: SparkSession, path: str, schema: T.StructType, partition
     if not fs.rename(staged, hadoop_path(log_dir, f"{0:020d}.crc")):
         fs.delete(staged, False)
     return True
+
+
+def _java_error(error: Py4JJavaError) -> str:
+    """The simple name of the Java exception behind a py4j error."""
+    return error.java_exception.getClass().getSimpleName()
 
 
 def _json(value) -> str:

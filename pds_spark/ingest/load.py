@@ -38,7 +38,7 @@ from pds_spark.pseudo.hmac import SecretKey, chain_columns, pseudonym_sql, pseud
 from pds_spark.pseudo.keystore import KeyStore
 from pds_spark.pseudo.policy import Policy
 from pds_spark.sqltext import quoted, read_files, read_text, select_sql, sql_text
-from pds_spark.warehouse import (DEFAULTS_PREFIX, Warehouse, create_table, delta_exists, latest_version,
+from pds_spark.warehouse import (Warehouse, create_table, delta_exists, latest_version, new_table_defaults,
                                  table_properties, written_commit)
 
 log = logging.getLogger("pds.ingest")
@@ -84,10 +84,6 @@ SMALL_TABLE_CONF = {**PARSE_CONF,
     # one plan, no shuffle: adaptive execution would only plan the key frame's broadcast
     # as a stage of its own and plan the rest again (-0.03 s a table)
     "spark.sql.adaptive.enabled": "false"}
-# Delta's session defaults (`spark.databricks.delta.properties.defaults.<name>`) a table created
-# here carries as `delta.<name>`: plain properties, no table feature nor protocol change
-PLAIN_DEFAULTS = {"dataSkippingNumIndexedCols", "dataSkippingStatsColumns", "checkpointInterval",
-                  "logRetentionDuration", "deletedFileRetentionDuration"}
 LEDGER_EVERY = (1000, 60.0)  # the ledger is written after this many files or seconds, and at the end
 
 
@@ -246,7 +242,7 @@ class Loader:
         self.loaded_at = datetime.now(timezone.utc).replace(microsecond=0)  # aware: the same instant in any TZ
         self._local = threading.local()
         self._sessions: dict[str, SparkSession] = {}
-        self._defaults: dict[str, dict[str, str] | None] = {}  # a session's, once it is made
+        self._defaults: dict[int, dict[str, str] | None] = {}  # id(session) -> its new_table_defaults
         # the loader's own sessions start from the caller's settings (a new session has only the
         # Spark defaults): large tables' splits are as large as the caller's
         self._caller_conf = {k: v for k, v in spark.conf.getAll.items() if spark.conf.isModifiable(k)}
@@ -285,7 +281,7 @@ class Loader:
                 child = self.spark.newSession()
                 for key, value in {**self._caller_conf, **conf}.items():
                     child.conf.set(key, value)
-                self._defaults[name] = _delta_defaults(child)
+                self._defaults[id(child)] = new_table_defaults(child)
                 self._sessions[name] = child
         return self._sessions[name]
 
@@ -389,10 +385,11 @@ class Loader:
         return outcomes
 
     def _delta_defaults(self) -> dict[str, str] | None:
-        """What Delta's session defaults give a new table in this thread's session: read once a
-        session the loader makes, at each call in the caller's (module-level `_delta_defaults`)."""
-        name = next((n for n, session in self._sessions.items() if session is self.sp), None)
-        return self._defaults[name] if name else _delta_defaults(self.sp)
+        """`new_table_defaults` of this thread's session: read once for a session the loader
+        makes, at each call in the caller's."""
+        if id(self.sp) in self._defaults:
+            return self._defaults[id(self.sp)]
+        return new_table_defaults(self.sp)
 
     def _identifiers(self, table: Table) -> dict[str, tuple[str, ...]]:
         plan = self.policy.plan(table.name, table.column_names)
@@ -401,8 +398,6 @@ class Loader:
     def _ensure_table(self, table: Table,
                       identifiers: dict[str, tuple[str, ...]]) -> tuple[str, dict[str, int], bool]:
         """Create the table if needed; the key versions its pseudonyms are at; whether it was created."""
-        from delta.tables import DeltaTable
-
         path = self.warehouse.snds(table.name)
         columns = [c for cols in identifiers.values() for c in cols]
         if not delta_exists(self.sp, path):
@@ -413,22 +408,29 @@ class Loader:
                 properties[f"{PROPERTY}.{key}.version"] = str(versions[key])
             defaults = self._delta_defaults()
             if defaults is not None:  # its first commit written here (a fifth of a small table's load)
-                if create_table(self.sp, path, schema, ["_period"], {**defaults, **properties}):
-                    return path, versions, True  # its properties are ours: not read back (0.1 s a table)
-                log.info("%s was created by another writer meanwhile: its properties are read", path)
+                created = create_table(self.sp, path, schema, ["_period"], {**defaults, **properties})
             else:  # defaults that may change the protocol: Delta's own CREATE TABLE reads them
-                builder = DeltaTable.create(self.sp).location(path).addColumns(schema).partitionedBy("_period")
-                for name, value in properties.items():
-                    builder = builder.property(name, value)
-                try:
-                    builder.execute()
-                    return path, versions, True
-                except Exception:
-                    if not delta_exists(self.sp, path):
-                        raise
-                    log.info("%s was created by another writer meanwhile: its properties are read", path)
+                created = self._create_with_delta(path, schema, properties)
+            if created:
+                return path, versions, True  # its properties are ours: not read back (0.1 s a table)
+            log.info("%s was created by another writer meanwhile: its properties are read", path)
         props = table_properties(self.sp, path)
         return path, {key: int(props.get(f"{PROPERTY}.{key}.version", "0")) for key in identifiers}, False
+
+    def _create_with_delta(self, path: str, schema: T.StructType, properties: dict[str, str]) -> bool:
+        """The table made by Delta's CREATE TABLE; False when another writer created it first."""
+        from delta.tables import DeltaTable
+
+        builder = DeltaTable.create(self.sp).location(path).addColumns(schema).partitionedBy("_period")
+        for name, value in properties.items():
+            builder = builder.property(name, value)
+        try:
+            builder.execute()
+            return True
+        except Exception:
+            if not delta_exists(self.sp, path):
+                raise
+            return False
 
     def _parsed(self, table: Table, fits: list[tuple[DeliveryFile, Layout, str | None]],
                 keys: list[SecretKey] | None = None, explain: bool = True) -> DataFrame:
@@ -565,13 +567,6 @@ def _replace(rows: DataFrame, path: str, where: str, empty: bool) -> tuple[int, 
     else:
         writer.mode("overwrite").option("replaceWhere", where).save(path)
     return written_commit(spark, path, token, before)
-
-
-def _delta_defaults(spark: SparkSession) -> dict[str, str] | None:
-    """The table properties Delta's session defaults give a new table in this session, or None
-    when they name more than plain properties (a table feature, a protocol version)."""
-    defaults = {k[len(DEFAULTS_PREFIX):]: v for k, v in spark.conf.getAll.items() if k.startswith(DEFAULTS_PREFIX)}
-    return None if set(defaults) - PLAIN_DEFAULTS else {f"delta.{k}": v for k, v in defaults.items()}
 
 
 def _split_header(header: str, sep: str) -> list[str]:
