@@ -93,6 +93,18 @@ def build_session(settings: Settings, app_name: str,
     return _checked(spark, settings)
 
 
+def derived_session(spark: SparkSession, overrides: Mapping[str, str],
+                    base: Mapping[str, str] | None = None) -> SparkSession:
+    """A new session of the same application: `base` settings (by default the caller's
+    modifiable runtime ones: a new session has only the Spark defaults), then `overrides`."""
+    if base is None:
+        base = {k: v for k, v in spark.conf.getAll.items() if spark.conf.isModifiable(k)}
+    child = spark.newSession()
+    for key, value in {**base, **overrides}.items():
+        child.conf.set(key, value)
+    return child
+
+
 def _checked(spark: SparkSession, settings: Settings) -> SparkSession:
     if DELTA_EXTENSION not in (spark.conf.get("spark.sql.extensions", "") or ""):
         raise SettingsError(str(settings.spark.defaults), "spark.sql.extensions",

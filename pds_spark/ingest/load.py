@@ -37,6 +37,7 @@ from pds_spark.pseudo.apply import PROPERTY
 from pds_spark.pseudo.hmac import SecretKey, chain_columns, pseudonym_sql, pseudonymise, secret_frame, with_keys
 from pds_spark.pseudo.keystore import KeyStore
 from pds_spark.pseudo.policy import Policy
+from pds_spark.session import derived_session
 from pds_spark.sqltext import quoted, read_files, read_text, select_sql, sql_text
 from pds_spark.warehouse import (Warehouse, create_table, delta_exists, latest_version, new_table_defaults,
                                  table_properties, written_commit)
@@ -278,9 +279,7 @@ class Loader:
         name, conf = ("whole", SMALL_TABLE_CONF) if small else ("split", self._split_conf)
         with self._lock:
             if name not in self._sessions:
-                child = self.spark.newSession()
-                for key, value in {**self._caller_conf, **conf}.items():
-                    child.conf.set(key, value)
+                child = derived_session(self.spark, conf, self._caller_conf)
                 self._defaults[id(child)] = new_table_defaults(child)
                 self._sessions[name] = child
         return self._sessions[name]

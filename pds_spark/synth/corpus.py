@@ -23,6 +23,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from pds_spark.catalog import Catalogue, dialect
+from pds_spark.session import derived_session
 from pds_spark.synth import model as M
 from pds_spark.synth.config import CorpusConfig
 from pds_spark.synth.external import external_cohort
@@ -34,6 +35,11 @@ log = logging.getLogger("pds.synth")
 CORE_TABLES = ("IR_BEN_R", "IR_IMB_R", "ER_PRS_F", "ER_PHA_F", "ER_CAM_F", "ER_ETE_F",
                "T_MCOaaB", "T_MCOaaC", "T_MCOaaD", "T_MCOaaA", "KI_CCI_R")
 REFERENTIALS = ("IR_BEN_R", "IR_IMB_R")
+# a corpus this small (ER_PRS_F rows, rows of each other table) is generated interpreted, without
+# adaptive execution: compiling and re-planning each table's wide projections costs more than
+# running them (147 tables of 5 rows: 64 s -> 39 s, warm JVM)
+SMALL_CORPUS = (100_000, 10_000)
+SMALL_CORPUS_CONF = {"spark.sql.codegen.factoryMode": "NO_CODEGEN", "spark.sql.adaptive.enabled": "false"}
 
 
 def core_tables(spark: SparkSession, catalogue: Catalogue, cfg: CorpusConfig,
@@ -122,6 +128,9 @@ def generate_corpus(spark: SparkSession, catalogue: Catalogue, out: Path, cfg: C
                     names_dir: Path) -> dict:
     """Generate the corpus under `out` (replaced atomically); returns its summary."""
     out = Path(out)
+    if (cfg.patients * cfg.years * cfg.prestations_per_patient_year <= SMALL_CORPUS[0]
+            and (not cfg.other_tables or cfg.rows_per_other_table <= SMALL_CORPUS[1])):
+        spark = derived_session(spark, SMALL_CORPUS_CONF)
     build = out.with_name(out.name + ".partial")
     shutil.rmtree(build, ignore_errors=True)
     build.mkdir(parents=True)
