@@ -125,11 +125,14 @@ def rows_by_table(summary: dict) -> dict[str, int]:
 
 
 def generate_corpus(spark: SparkSession, catalogue: Catalogue, out: Path, cfg: CorpusConfig,
-                    names_dir: Path) -> dict:
-    """Generate the corpus under `out` (replaced atomically); returns its summary."""
+                    names_dir: Path, interpreted: bool | None = None) -> dict:
+    """Generate the corpus under `out` (replaced atomically); returns its summary.
+    `interpreted`: in SMALL_CORPUS_CONF's session; by default when the corpus is SMALL_CORPUS."""
     out = Path(out)
-    if (cfg.patients * cfg.years * cfg.prestations_per_patient_year <= SMALL_CORPUS[0]
-            and (not cfg.other_tables or cfg.rows_per_other_table <= SMALL_CORPUS[1])):
+    if interpreted is None:
+        interpreted = (cfg.patients * cfg.years * cfg.prestations_per_patient_year <= SMALL_CORPUS[0]
+                       and (not cfg.other_tables or cfg.rows_per_other_table <= SMALL_CORPUS[1]))
+    if interpreted:
         spark = derived_session(spark, SMALL_CORPUS_CONF)
     build = out.with_name(out.name + ".partial")
     shutil.rmtree(build, ignore_errors=True)
