@@ -93,12 +93,17 @@ def build_session(settings: Settings, app_name: str,
     return _checked(spark, settings)
 
 
+def runtime_settings(spark: SparkSession) -> dict[str, str]:
+    """The session's settings that a session of the same application can set."""
+    return {k: v for k, v in spark.conf.getAll.items() if spark.conf.isModifiable(k)}
+
+
 def derived_session(spark: SparkSession, overrides: Mapping[str, str],
                     base: Mapping[str, str] | None = None) -> SparkSession:
     """A new session of the same application: `base` settings (by default the caller's
-    modifiable runtime ones: a new session has only the Spark defaults), then `overrides`."""
+    `runtime_settings`: a new session has only the Spark defaults), then `overrides`."""
     if base is None:
-        base = {k: v for k, v in spark.conf.getAll.items() if spark.conf.isModifiable(k)}
+        base = runtime_settings(spark)
     child = spark.newSession()
     for key, value in {**base, **overrides}.items():
         child.conf.set(key, value)

@@ -37,7 +37,7 @@ from pds_spark.pseudo.apply import PROPERTY
 from pds_spark.pseudo.hmac import SecretKey, chain_columns, pseudonym_sql, pseudonymise, secret_frame, with_keys
 from pds_spark.pseudo.keystore import KeyStore
 from pds_spark.pseudo.policy import Policy
-from pds_spark.session import derived_session
+from pds_spark.session import derived_session, runtime_settings
 from pds_spark.sqltext import quoted, read_files, read_text, select_sql, sql_text
 from pds_spark.warehouse import (Warehouse, create_table, delta_exists, latest_version, new_table_defaults,
                                  table_properties, written_commit)
@@ -246,7 +246,7 @@ class Loader:
         self._defaults: dict[int, dict[str, str] | None] = {}  # id(session) -> its new_table_defaults
         # the loader's own sessions start from the caller's settings (a new session has only the
         # Spark defaults): large tables' splits are as large as the caller's
-        self._caller_conf = {k: v for k, v in spark.conf.getAll.items() if spark.conf.isModifiable(k)}
+        self._caller_conf = runtime_settings(spark)  # before a run sets READ_CONF on it
         self._split_conf = {**PARSE_CONF, **ONE_SPLIT_A_PARTITION,
                             # the line's parse and its typed, checked columns in one projection: `from_csv`
                             # computed once a row (subexpressions) rather than its 120 fields copied into
