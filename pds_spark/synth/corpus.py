@@ -17,6 +17,7 @@ import logging
 import os
 import shutil
 from dataclasses import asdict
+from functools import partial
 from pathlib import Path
 
 from pyspark.sql import DataFrame, SparkSession
@@ -151,11 +152,12 @@ def generate_corpus(spark: SparkSession, catalogue: Catalogue, out: Path, cfg: C
             if name in tables:
                 continue
             years[name] = _years(name, table, cfg)
-            parts.append((table, generic_table(spark, table, cfg.rows_per_other_table, cfg.seed,
-                                               years[name], catalogue)))
+            # built by the thread that writes it, while others write theirs
+            parts.append((table, partial(generic_table, spark, table, cfg.rows_per_other_table, cfg.seed,
+                                         years[name], catalogue)))
     log.info("writing %d table(s) as a '%s' delivery", len(parts), cfg.dialect)
     manifest_dir = build / "manifest.tmp"
-    written = write_delivery(spark, parts, delivery, the_dialect, cfg, years, manifest_dir)
+    written = write_delivery(spark, parts, delivery, the_dialect, cfg, years, manifest_dir, one_task=interpreted)
 
     manifest: list[dict] = []
     if cfg.fault_rate > 0:

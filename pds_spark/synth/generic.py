@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from pyspark.sql import DataFrame
-from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from pds_spark.catalog import Catalogue, Field, Table
 from pds_spark.synth import codes as C
 from pds_spark.synth.random import base36_sql, pick_sql, randint_sql, u_sql
+from pds_spark.sqltext import quoted, select_sql, sql_text
 
 MAX_LITERAL_CODES = 64
 NULL_SHARE = 0.05
@@ -74,7 +74,8 @@ def value_sql(field: Field, seed: int, salt: str, keys: list[str], year: str,
 
 def complete(df: DataFrame, table: Table, seed: int, keys: list[str], year: str,
              catalogue: Catalogue, default_year: int = 2020) -> DataFrame:
-    """Add every catalogue column `df` lacks, then select the table's columns in order."""
+    """Add every catalogue column `df` lacks, then select the table's columns in order.
+    One SQL projection (two JVM calls): an expression a field cost 0.2 s a table."""
     year_sql = f"coalesce({year}, {default_year})"
     have = {c.upper() for c in df.columns}
     no_nulls = {c.upper() for c in table.primary_key}
@@ -82,26 +83,26 @@ def complete(df: DataFrame, table: Table, seed: int, keys: list[str], year: str,
         no_nulls.update(c.upper() for c in fk.fields)
     out = []
     for f in table.fields:
+        name = quoted(f.name)
         if f.name.upper() in have and isinstance(f.spark_type, T.BooleanType) \
                 and isinstance(df.schema[f.name].dataType, T.StringType):  # delivered text, e.g. '0'
-            c = F.col(f.name)
-            out.append(F.when(c.isin(*f.true_values), True).when(c.isin(*f.false_values), False).alias(f.name))
+            trues, falses = (", ".join(sql_text(v) for v in values) for values in (f.true_values, f.false_values))
+            out.append(f"CASE WHEN {name} IN ({trues}) THEN true WHEN {name} IN ({falses}) THEN false END AS {name}")
         elif f.name.upper() in have:
-            out.append(F.col(f.name).cast(f.spark_type).alias(f.name))
+            out.append(f"CAST({name} AS {f.spark_type.simpleString()}) AS {name}")
         else:
-            out.append(F.expr(value_sql(f, seed, table.name, keys, year_sql, catalogue,
-                                        nullable=f.name.upper() not in no_nulls)).alias(f.name))
-    extra = [c for c in ("_year", "_sort", "_fault_key") if c in df.columns]
-    return df.select(*out, *[F.col(c) for c in extra])
+            out.append(value_sql(f, seed, table.name, keys, year_sql, catalogue,
+                                 nullable=f.name.upper() not in no_nulls) + f" AS {name}")
+    extra = [quoted(c) for c in ("_year", "_sort", "_fault_key") if c in df.columns]
+    return select_sql(df, [*out, *extra])
 
 
 def generic_table(spark, table: Table, rows: int, seed: int, years: list[int | None],
                   catalogue: Catalogue) -> DataFrame:
     """`rows` schema-driven rows of any catalogue table, for each year given."""
-    per_year = [spark.range(rows).select(F.col("id").alias("_sort"), F.lit(y).cast("int").alias("_year"))
-                for y in years]
-    df = per_year[0]
-    for more in per_year[1:]:
-        df = df.unionByName(more)
-    df = df.withColumn("_fault_key", F.col("_sort") * 10_000 + F.coalesce(F.col("_year"), F.lit(0)))
+    year_of = "element_at(array(" + ", ".join("CAST(NULL AS INT)" if y is None else str(int(y)) for y in years) \
+        + f"), CAST(id DIV {rows} + 1 AS INT))"
+    df = select_sql(spark.range(rows * len(years)), [
+        f"id % {rows} AS _sort", f"{year_of} AS _year",
+        f"(id % {rows}) * 10000 + coalesce({year_of}, 0) AS _fault_key"])
     return complete(df, table, seed, ["_fault_key"], "_year", catalogue)
