@@ -99,7 +99,7 @@ def test_a_standalone_submit_without_the_secret_stops_before_spark(cluster, tmp_
 
 def test_a_worker_killed_mid_job_is_survived(cluster, spark, settings, tmp_path):
     source = tmp_path / "people"
-    (spark.range(1_500_000).repartition(6)
+    (spark.range(500_000).repartition(6)
      .select(F.format_string("%013d", F.col("id") * 7919 % 10_000_000_000_000).alias("nir"),
              F.concat(F.lit("NOM"), (F.col("id") % 5000).cast("string")).alias("nom"),
              (F.col("id") % 97).alias("age"))
@@ -112,7 +112,7 @@ def test_a_worker_killed_mid_job_is_survived(cluster, spark, settings, tmp_path)
     job = cluster.submit("jobs/pseudonymise.py", "--input", str(source), "--format", "csv", "--sep", ",",
                          "--output", str(tmp_path / "remote"), *platform_args(settings),
                          conf={"spark.ui.enabled": "true", "spark.ui.port": str(ui),
-                               "spark.sql.files.maxPartitionBytes": "4m"}, background=True)
+                               "spark.sql.files.maxPartitionBytes": "2m"}, background=True)
     killed = kill_a_busy_worker(cluster, ui, job)
     out, _ = job.communicate(timeout=600)
     assert job.returncode == 0, out[-4000:]
