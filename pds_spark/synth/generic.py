@@ -6,9 +6,9 @@ from pyspark.sql import DataFrame
 from pyspark.sql import types as T
 
 from pds_spark.catalog import Catalogue, Field, Table
+from pds_spark.sqltext import quoted, select_sql, sql_text
 from pds_spark.synth import codes as C
 from pds_spark.synth.random import base36_sql, pick_sql, randint_sql, u_sql
-from pds_spark.sqltext import quoted, select_sql, sql_text
 
 MAX_LITERAL_CODES = 64
 NULL_SHARE = 0.05

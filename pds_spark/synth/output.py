@@ -21,8 +21,8 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from pds_spark.catalog import CsvDialect, Field, Table
-from pds_spark.synth.config import ROW_FAULTS, CorpusConfig
 from pds_spark.sqltext import select_sql
+from pds_spark.synth.config import ROW_FAULTS, CorpusConfig
 from pds_spark.synth.random import lit, u_sql
 
 TABLES_AT_A_TIME = 4  # a small table's write is mostly planning, on the driver: overlap them
