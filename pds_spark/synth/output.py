@@ -140,9 +140,8 @@ def write_delivery(spark: SparkSession, tables: list[tuple[Table, DataFrame | Ca
         else:
             file_id = "CASE " + " ".join(f"WHEN _year = {f.year} THEN {f.file_id}" for f in mine) + " END"
         header = lit(dialect.separator.join(table.column_names))
-        headers = spark.sql("SELECT * FROM VALUES " + ", ".join(
-            f"({f.file_id}, CAST(-1 AS BIGINT), CAST(NULL AS STRING), {header})" for f in mine)
-            + " AS headers(file_id, _sort, fault, line)")
+        headers = _values(spark, [f"{f.file_id}, CAST(-1 AS BIGINT), CAST(NULL AS STRING), {header}" for f in mine],
+                          "file_id, _sort, fault, line")
         lines = select_sql(lines, [f"{file_id} AS file_id", "CAST(_sort AS BIGINT) AS _sort", "fault", "line"]) \
             .unionByName(headers).where("file_id IS NOT NULL")
         _write_table(spark, lines, tmp / str(number), manifest_dir / str(number), mine, cfg, one_task)
@@ -177,13 +176,17 @@ def _write_table(spark: SparkSession, lines: DataFrame, tmp: Path, manifest: Pat
         "line_no", F.row_number().over(Window.partitionBy("file_id").orderBy("_sort"))).persist()
     try:
         _write_text(numbered, tmp, n_parts)
-        paths = spark.sql("SELECT * FROM VALUES " + ", ".join(f"({f.file_id}, {lit(f.path)}, {lit(f.table)})"
-                                                              for f in files) + " AS paths(file_id, file, table)")
+        paths = _values(spark, [f"{f.file_id}, {lit(f.path)}, {lit(f.table)}" for f in files], "file_id, file, table")
         (numbered.where(F.col("fault").isNotNull()).join(F.broadcast(paths), "file_id")
          .select("file", "line_no", "fault", "table").coalesce(1)
          .write.mode("overwrite").option("header", True).csv(str(manifest)))
     finally:
         numbered.unpersist()
+
+
+def _values(spark: SparkSession, rows: list[str], columns: str) -> DataFrame:
+    """A small frame of literal rows (each SQL text, comma-separated values), in one JVM call."""
+    return spark.sql("SELECT * FROM VALUES " + ", ".join(f"({r})" for r in rows) + f" AS t({columns})")
 
 
 def _write_text(df: DataFrame, tmp: Path, n_parts: int) -> None:
