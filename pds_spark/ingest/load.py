@@ -71,7 +71,11 @@ PARSE_CONF = {"spark.sql.legacy.timeParserPolicy": "CORRECTED"}
 ONE_SPLIT_A_PARTITION = {"spark.sql.files.openCostInBytes": str(1 << 50)}  # splits never share a partition
 READ_CONF = {"spark.sql.files.maxPartitionBytes": str(1 << 50), **ONE_SPLIT_A_PARTITION, **PARSE_CONF}
 DECODED_PATH = "regexp_replace(url_decode(replace(_metadata.file_path, '+', '%2B')), '^file:', '')"  # a local path
-SMALL_TABLE_CONF = {**PARSE_CONF,
+# a table's partition value `_period` is never empty (NO_PERIOD for a table delivered whole): Delta
+# would otherwise put a projection of every column before its NOT NULL checks, to turn '' into null
+# (1 M rows of ER_PRS_F: 1.6 s of the tasks' 40 s)
+WRITE_CONF = {"spark.databricks.delta.convertEmptyToNullForStringPartitionCol": "false"}
+SMALL_TABLE_CONF = {**PARSE_CONF, **WRITE_CONF,
     "spark.sql.codegen.wholeStage": "false", "spark.sql.codegen.factoryMode": "NO_CODEGEN",
     # a table created small keeps row counts but no per-column min/max (one file a period:
     # nothing to skip), whose collection generates code in every task (-0.07 s a write);
@@ -193,6 +197,8 @@ def _columns(files: list[tuple[int, DeliveryFile]], extra: dict[str, Callable[[D
 
 
 def _sql_value(value: object) -> str:
+    if isinstance(value, datetime):
+        return f"TIMESTAMP {sql_text(value.isoformat(sep=' '))}"
     return sql_text(value) if isinstance(value, str) else str(int(value))
 
 
@@ -247,7 +253,7 @@ class Loader:
         # the loader's own sessions start from the caller's settings (a new session has only the
         # Spark defaults): large tables' splits are as large as the caller's
         self._caller_conf = runtime_settings(spark)  # before a run sets READ_CONF on it
-        self._split_conf = {**PARSE_CONF, **ONE_SPLIT_A_PARTITION,
+        self._split_conf = {**PARSE_CONF, **ONE_SPLIT_A_PARTITION, **WRITE_CONF,
                             # the line's parse and its typed, checked columns in one projection: `from_csv`
                             # computed once a row (subexpressions) rather than its 120 fields copied into
                             # a row between two (1 M rows: 25.5 s -> 23.6 s, same JVM, median of 3)
@@ -432,12 +438,15 @@ class Loader:
             return False
 
     def _parsed(self, table: Table, fits: list[tuple[DeliveryFile, Layout, str | None]],
-                keys: list[SecretKey] | None = None, explain: bool = True) -> DataFrame:
+                keys: list[SecretKey] | None = None, explain: bool = True,
+                read: list[tuple[list[int], Observation]] | None = None) -> DataFrame:
         """The data lines of these files, parsed once per header layout (usually one).
 
         `keys`: the lines are joined with this key chain before parsing, while each row
         is still one text (joining 120 typed columns copies them all: +4.8 s against +1.1 s on 1 M rows).
         `explain`: with `_raw` and `_problems` (quarantine), else typed columns and `_bad`.
+        `read`: receives, per layout, its files' ids and an observation of the lines read
+        of each (`read`, an array in the order of the ids), counted before parsing.
         """
         by_layout: dict[tuple, list[tuple[int, DeliveryFile, Layout]]] = defaultdict(list)
         for file_id, (f, lay, _) in enumerate(fits):
@@ -446,16 +455,26 @@ class Loader:
         # the good rows need no line number: a last line without end of line is refused for its
         # missing fields alone, whatever its number
         for group in by_layout.values():
+            # the load's time too, as an array indexed by the file's id: a timestamp literal is
+            # written into the generated code, which each load would then compile again
             extra = {"_source_file": lambda f: f.relative, "_period": lambda f: f.period,
-                     **({"_truncated_at": lambda f: -1 if f.complete else f.lines} if explain else {})}
+                     **({"_truncated_at": lambda f: -1 if f.complete else f.lines} if explain else
+                        {"_loaded_at": lambda f: self.loaded_at})}
             lines = numbered_lines(self.numbering if explain else self.sp,
                                    [(file_id, f) for file_id, f, _ in group], extra=extra,
                                    whole=self.whole, data_only=True, numbered=explain)
             if keys:
                 lines = with_keys(lines, keys)
+            if read is not None:  # per file as SQL text: a few JVM calls however many files
+                ids = [file_id for file_id, _, _ in group]
+                observation = Observation(f"ingest-read-{table.name}-{uuid.uuid4().hex}")
+                lines = lines.observe(observation, F.expr(
+                    "array(" + ", ".join(f"count(CASE WHEN _file_id = {i} THEN 1 END)" for i in ids) + ") AS read"))
+                read.append((ids, observation))
             parsed.append(parse_lines(lines, table, self.opt.dialect, group[0][2],
                                       "_line = _truncated_at" if explain else None,
-                                      keep=("_file_id", *(["_line"] if explain else []), "_source_file", "_period",
+                                      keep=("_file_id", *(["_line"] if explain else ["_loaded_at"]), "_source_file",
+                                            "_period",
                                             *(chain_columns(keys) if keys else ())),
                                       explain=explain))
         return _union(parsed)
@@ -469,29 +488,35 @@ class Loader:
                                f"of key '{key}': refusing to write them in clear")
         chains = {key: self.keys.chain(key, until=versions[key]) for key in identifiers}
         early = next(iter(chains)) if len(chains) == 1 else None  # one key: joined before parsing
-        parsed = self._parsed(table, fits, chains[early] if early else None, explain=False)
-        # per file, as SQL text (a few JVM calls however many files and columns): rows read and
-        # refused, counted while written (count(CASE): count_if adds a projection of every column)
-        read, refused = (", ".join(f"count(CASE WHEN _file_id = {i}{cond} THEN 1 END)" for i in range(len(fits)))
-                         for cond in ("", " AND _bad"))
-        observation = Observation(f"ingest-{table.name}-{id(fits)}")
-        good = parsed.observe(observation, F.expr(f"array({read}) AS read"), F.expr(f"array({refused}) AS bad"))
-        joined = set(identifiers[early]) if early else set()  # pseudonymised in the written projection
-        good = select_sql(good.where("NOT _bad"), [
+        empty = [f.relative for f, _, _ in fits if not f.period]
+        if empty:  # WRITE_CONF: Delta's NOT NULL check of `_period` would not see an empty one
+            raise PdsError(f"{table.name}: no period for {', '.join(empty)}")
+        reads: list[tuple[list[int], Observation]] = []
+        parsed = self._parsed(table, fits, chains[early] if early else None, explain=False, read=reads)
+        # the written columns computed by the parse's own projection (one copy of each row, not two:
+        # 1 M rows, -4 s of the tasks' 40 s): a refused row is the one whose `_period` is null,
+        # counted per file while written (count(CASE): count_if adds a projection of every column)
+        joined = set(identifiers[early]) if early else set()
+        good = select_sql(parsed, [
             *(pseudonym_sql(c, chains[early]) if c in joined else quoted(c) for c in table.column_names),
             "_source_file", f"{sql_text(self.opt.delivery_id)} AS _delivery_id",
-            f"TIMESTAMP {sql_text(self.loaded_at.isoformat(sep=' '))} AS _loaded_at", "_period"])
+            "_loaded_at", "CASE WHEN _bad THEN NULL ELSE _period END AS _period"])
+        refused = ", ".join(f"count(CASE WHEN _period IS NULL AND _source_file = {sql_text(f.relative)} THEN 1 END)"
+                            for f, _, _ in fits)
+        observation = Observation(f"ingest-{table.name}-{uuid.uuid4().hex}")
+        good = good.observe(observation, F.expr(f"array({refused}) AS bad")).where("_period IS NOT NULL")
         for key, cols in identifiers.items():
             if key != early:
                 good = pseudonymise(good, cols, chains[key])
         periods = sorted({f.period for f, _, _ in fits})
         where = "_period IN (" + ", ".join(sql_text(p) for p in periods) + ")"
         version, metrics = _replace(good, path, where, empty=created)
-        counts = observation.get
+        refused_counts = observation.get["bad"]
+        read_counts = {i: n for ids, seen in reads for i, n in zip(ids, seen.get["read"])}
         written = int(metrics.get("numOutputRows", "0"))
         outcomes = []
         for i, (f, _, _) in enumerate(fits):
-            read, refused = counts["read"][i], counts["bad"][i]
+            read, refused = read_counts[i], refused_counts[i]
             if read != f.data_lines:
                 raise AccountingError(f"{f.relative}: Spark read {read} data lines, the file has {f.data_lines}")
             outcomes.append(FileOutcome(f, "loaded", read - refused, refused, version))
