@@ -7,19 +7,24 @@
 # on the driver's class path); on a cluster (any other master) conf/spark-cluster.conf
 # (authentication, encrypted RPC and disk blocks); on standalone, the shared secret is
 # read from the file PDS_SPARK_SECRET_FILE (mode 600), never from the command line.
+# --settings FILE passes job settings to the job (platform settings come from
+# $PDS_SETTINGS, the deployment's file, or conf/pds.toml). SPARK_USER, HADOOP_USER_NAME
+# and HADOOP_PROXY_USER are removed: the caller is the authenticated user, not a choice.
 set -euo pipefail
+unset SPARK_USER HADOOP_USER_NAME HADOOP_PROXY_USER
 root=$(cd "$(dirname "$0")" && pwd)
 usage() { awk 'NR > 1 && !/^#/ { exit } NR > 1 { sub(/^# ?/, ""); print }' "$0"; }
 
 master=${PDS_SPARK_MASTER:-local[*]}
 settings=${PDS_SETTINGS:-$root/conf/pds.toml}
+job_settings=()
 properties=${PDS_SPARK_PROPERTIES:-$root/conf/spark-defaults.conf}
 extra=()
 while [ $# -gt 0 ]; do
   case "$1" in
     --master) master=$2; shift 2 ;;
     --master=*) master=${1#*=}; shift ;;
-    --settings) settings=$2; shift 2 ;;
+    --settings) job_settings=(--settings "$(cd "$(dirname "$2")" && pwd)/$(basename "$2")"); shift 2 ;;
     --properties-file) properties=$2; shift 2 ;;
     --conf) extra+=(--conf "$2"); shift 2 ;;
     -h|--help) usage; exit 0 ;;
@@ -95,7 +100,7 @@ set +e
   --py-files "$zip_path" \
   ${profile[@]+"${profile[@]}"} \
   ${extra[@]+"${extra[@]}"} \
-  "$job" "$@" &
+  "$job" ${job_settings[@]+"${job_settings[@]}"} "$@" &
 child=$!
 trap 'kill -TERM "$child" 2>/dev/null' TERM INT
 wait "$child"

@@ -14,6 +14,8 @@
   spark-submit.sh jobs/admin.py show users|projects|entitlements|pending|requests
   spark-submit.sh jobs/admin.py check read --project p042 --columns ER_PRS_F.BEN_NIR_PSA --period 2019-01-01 2019-12-31
   spark-submit.sh jobs/admin.py request submit p042 ./cohort.csv --direction import --kind data
+  spark-submit.sh jobs/admin.py request submit p042 var/work/alice/table1.csv --direction export --kind data \\
+      [--columns ER_PRS_F.PRS_NAT_REF --period 2019-01-01 2019-12-31]
   spark-submit.sh jobs/admin.py request review ID --approve --reason "..."
   spark-submit.sh jobs/admin.py audit verify [--anchor SEQ:HASH ...] | audit head | audit show [--last N]
 
@@ -100,6 +102,10 @@ def add_arguments(parser):
     submit.add_argument("path")
     submit.add_argument("--direction", choices=["import", "export"], required=True)
     submit.add_argument("--kind", choices=["data", "code"], required=True)
+    submit.add_argument("--columns", nargs="*", default=[], metavar="TABLE.COLUMN",
+                        help="the SNDS data it holds; checked against the project's grants")
+    submit.add_argument("--period", nargs=2, type=_date, metavar=("FROM", "TO"),
+                        help="the period of that data (required with --columns)")
     review = request.add_parser("review")
     review.add_argument("id")
     decision = review.add_mutually_exclusive_group(required=True)
@@ -118,7 +124,7 @@ def add_arguments(parser):
 
 def body(run: JobRun):
     a, me = run.args, run.caller
-    gov = Governance.from_settings(run.spark, run.settings, warehouse=run.home.root)
+    gov = run.governance()
     say = run.summary.append
     op = getattr(a, "op", None)
     if a.area == "init":
@@ -157,13 +163,22 @@ def body(run: JobRun):
         run.authorize("audit" if a.what == "requests" else "admin")  # reviewers see requests
         show(run, gov, a.what, a.project)
     elif a.area == "check":
+        if a.action in ("read", "export") and not a.period:
+            print(f"error: check {a.action} needs --period FROM TO (a grant covers a period)", file=sys.stderr)
+            return ExitCode.USAGE
         why = gov.allowed(me, a.action, Resource.of(a.project, a.columns, tuple(a.period) if a.period else None))
         say(f"{me} may {a.action}" if why is None else f"{me} may not {a.action}: {why}")
         return ExitCode.OK if why is None else ExitCode.REFUSED
     elif a.area == "request":
         requests = Requests(gov, run.settings.access.outbox)
         if op == "submit":
-            rid = requests.submit(me, a.project, a.direction, a.kind, a.path)
+            if a.columns and not a.period:
+                print("error: request submit --columns needs --period FROM TO", file=sys.stderr)
+                return ExitCode.USAGE
+            run.place(a.path, "read", project=a.project)
+            run.input(a.path)
+            wanted = Resource.of(a.project, a.columns, tuple(a.period) if a.period else None)
+            rid = requests.submit(me, a.project, a.direction, a.kind, a.path, wanted)
             say(f"submitted {rid}: waiting for a reviewer other than {me}")
         else:
             where = requests.review(me, a.id, a.approve, a.reason)

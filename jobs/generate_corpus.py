@@ -1,7 +1,7 @@
 """Generate a synthetic SNDS delivery (files shaped like CNAM's) with its ground truth.
 
   spark-submit.sh jobs/generate_corpus.py --patients 10000 --first-year 2019 --years 3
-  spark-submit.sh jobs/generate_corpus.py --dialect cnam --gzip --fault-rate 0.001 --out var/work/corpus
+  spark-submit.sh jobs/generate_corpus.py --dialect cnam --gzip --fault-rate 0.001 --out var/work/$USER/corpus
 
 Same seed and sizes give byte-identical files, whatever the cluster.
 """
@@ -15,7 +15,7 @@ from pds_spark.synth import CorpusConfig, generate_corpus, rows_by_table
 
 
 def add_arguments(parser):
-    parser.add_argument("--out", help="output folder (default: <paths.work>/corpus)")
+    parser.add_argument("--out", help="output folder (default: <paths.work>/<you>/corpus)")
     parser.add_argument("--patients", type=int, default=2_000, help="number of patients (default 2000)")
     parser.add_argument("--first-year", type=int, default=2019, help="first year of care (default 2019)")
     parser.add_argument("--years", type=int, default=2, help="number of years (default 2)")
@@ -44,7 +44,8 @@ def body(run: JobRun):
     except ValueError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    out = Path(a.out) if a.out else Path(run.settings.paths.work) / "corpus"
+    out = Path(a.out) if a.out else run.work / "corpus"
+    run.place(out, "write")
     catalogue = Catalogue.from_settings(run.settings)
     run.input(run.settings.paths.catalog)
     summary = generate_corpus(run.spark, catalogue, out, cfg, run.settings.paths.names)

@@ -9,7 +9,10 @@ and period by its name (ER_PRS_F_2014.csv, T_MCO14B.csv). Each data line is load
 quarantined with its reasons; the ledger records every file. A file already loaded
 (same SHA-256) is skipped; a re-delivered period replaces exactly that period.
 Identifier columns are pseudonymised before anything is written.
-Exit code 3 when the share of quarantined rows exceeds [ingest] max_quarantine_ratio.
+A compressed file that cannot be read to its end (truncated or corrupt) is recorded as
+unreadable (ledger and unmapped quarantine, with the reason); the rest of its table loads.
+Exit code 3 when the share of quarantined rows exceeds [ingest] max_quarantine_ratio, or
+when a file is unreadable.
 """
 
 import sys
@@ -25,8 +28,10 @@ from pds_spark.quality.run import quality_step
 
 def add_arguments(parser):
     parser.add_argument("--source", required=True, type=Path, help="the delivery's folder")
-    parser.add_argument("--catalog", type=Path, help="catalogue folder (default: [paths] catalog)")
-    parser.add_argument("--warehouse", type=Path, help="Delta warehouse (default: [paths] warehouse)")
+    parser.add_argument("--catalog", type=Path,
+                        help="catalogue folder (default: [paths] catalog; another: administrators only)")
+    parser.add_argument("--warehouse", type=Path,
+                        help="Delta warehouse (default: [paths] warehouse; another: administrators only)")
     parser.add_argument("--tables", nargs="+", metavar="TABLE", help="load only these catalogue tables")
     parser.add_argument("--dialect", choices=["auto", "schema", "cnam"], default="auto",
                         help="'schema': ',' and catalogue formats; 'cnam': ';' and dd/MM/yyyy (default: guessed)")
@@ -38,14 +43,15 @@ def add_arguments(parser):
 
 def body(run: JobRun):
     a = run.args
-    run.authorize("ingest", Resource.of(columns=a.tables or ()))
     overrides = {}
     if a.catalog:
         overrides["paths.catalog"] = str(a.catalog.resolve())
     if a.warehouse:
         overrides["paths.warehouse"] = str(a.warehouse.resolve())
-    if overrides:
-        run.settings = run.settings.replace(**overrides)
+    if overrides:  # platform settings: administrators only, audited
+        run.override(overrides, {k: "--" + k.split(".")[1] for k in overrides})
+    run.authorize("ingest", Resource.of(columns=a.tables or ()))
+    run.place(a.source, "read")
     if not a.source.is_dir():
         print(f"error: --source is not a folder: {a.source}", file=sys.stderr)
         return ExitCode.USAGE
@@ -65,16 +71,21 @@ def body(run: JobRun):
                        + ", ".join(f"{len(v)} {k}" for k, v in sorted(by_status.items())))
     run.summary.append(f"rows: {result.total('read'):,} read = {result.total('loaded'):,} loaded "
                        f"+ {result.total('quarantined'):,} quarantined ({result.quarantine_ratio:.3%})")
-    for status in ("unmapped", "header_error", "duplicate", "empty"):
+    for status in ("unreadable", "unmapped", "header_error", "duplicate", "empty"):
         for o in by_status.get(status, []):
             run.summary.append(f"  {status}: {o.file.relative}: {o.reason}")
     loaded = sorted({o.file.table.name for o in result.outcomes if o.status == "loaded"})
     if loaded and not a.no_quality:
         quality_step(run, catalogue, loaded)
+    code = ExitCode.OK
     if result.quarantine_ratio > run.settings.ingest.max_quarantine_ratio:
         run.summary.append(f"quarantine above the threshold of {run.settings.ingest.max_quarantine_ratio:.3%}")
-        return ExitCode.THRESHOLD
-    return ExitCode.OK
+        code = ExitCode.THRESHOLD
+    if by_status.get("unreadable"):
+        run.summary.append(f"{len(by_status['unreadable'])} file(s) could not be read to their end: "
+                           "the delivery is incomplete until they are delivered again")
+        code = ExitCode.THRESHOLD
+    return code
 
 
 def guess_dialect(files) -> str:

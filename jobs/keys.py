@@ -51,6 +51,8 @@ def body(run: JobRun):
             info = keys.rotate(a.key)
             run.summary.append(f"key {a.key} is now at version {info.versions}")
         roots = a.tables or [run.settings.paths.warehouse]
+        for root in a.tables:
+            run.place(root, "maintain")
         for path, before, after in rekey_tables(run.spark, keys, a.key, roots):
             run.output(path)
             run.count("tables re-keyed", 1)

@@ -40,7 +40,7 @@ def body(run: JobRun):
     for note in catalogue.notes():
         run.summary.append(f"      note: {note}")
 
-    out = Path(paths.work) / "corpus"
+    out = run.work / "corpus"
     cfg = CorpusConfig(patients=a.patients, first_year=a.first_year, years=a.years, seed=a.seed)
     summary = generate_corpus(run.spark, catalogue, out, cfg, paths.names)
     run.output(out)
@@ -67,7 +67,7 @@ def body(run: JobRun):
     raw = read_dataset(run.spark, source)
     names = name_frame(run.spark, paths.names, policy)
     before = findings(raw, "cohorte_externe", policy, names, ["birth_year_month"])
-    target = Path(paths.work) / "pseudonymised" / "cohorte_externe"
+    target = run.work / "pseudonymised" / "cohorte_externe"
     outcome = pseudonymise_frame(raw, "cohorte_externe", policy, keys)
     write_table(outcome.frame, target.resolve(), outcome.properties)
     after = findings(run.spark.read.format("delta").load(str(target.resolve())), "cohorte_externe", policy, names,

@@ -1,7 +1,7 @@
 """Apply the pseudonymisation policy to a table or an imported file, into a Delta table.
 
-  spark-submit.sh jobs/pseudonymise.py --input var/work/corpus/external/cohorte_externe.csv \
-      --output var/work/pseudo/cohorte_externe
+  spark-submit.sh jobs/pseudonymise.py --input var/work/$USER/corpus/external/cohorte_externe.csv \
+      --output var/work/$USER/pseudo/cohorte_externe
   spark-submit.sh jobs/pseudonymise.py --input var/warehouse/snds/ER_PRS_F --project p042 \
       --output var/warehouse/projects/p042/ER_PRS_F
 
@@ -9,6 +9,10 @@ Identifier columns become HMAC-SHA256 pseudonyms (key and version recorded in th
 table's properties), names are dropped, birth dates and communes coarsened, as
 conf/pseudonymisation.toml says. With --project, every pseudonym is keyed again with
 the project's own key, so the extract cannot be joined with any other project's.
+
+Inputs: a file brought in, the caller's work area, a project area of theirs, or an SNDS
+table with --project P whose grant covers the table's columns and periods. Output: the
+caller's work area, or project P's area (then --project P is required).
 """
 
 import sys
@@ -39,6 +43,12 @@ def table_name(path: Path) -> str:
 def body(run: JobRun):
     a = run.args
     run.authorize("pseudonymise", Resource(columns={a.input.name: ("*",)}))
+    run.place(a.input, "read", project=a.project)
+    out = run.place(a.output, "write", project=a.project)
+    if out.area == "project" and a.project != out.project:
+        print(f"error: {a.output} is project {out.project}'s area: add --project {out.project} "
+              "(a project's tables carry its own pseudonyms)", file=sys.stderr)
+        return 2
     policy, keys = Policy.from_settings(run.settings), KeyStore.from_settings(run.settings)
     fmt = a.format or guess_format(a.input)
     df = read_dataset(run.spark, a.input, fmt, a.sep, a.encoding)

@@ -22,7 +22,7 @@ from pds_spark.quality.run import quality_step
 
 def add_arguments(parser):
     parser.add_argument("--tables", nargs="+", metavar="TABLE", help="tables to check (default: all loaded)")
-    parser.add_argument("--report", type=Path, help="HTML report (default: <paths.work>/reports/quality-<time>.html)")
+    parser.add_argument("--report", type=Path, help="HTML report (default: <paths.work>/<you>/reports/quality-<time>.html)")
 
 
 def loaded_tables(run: JobRun) -> list[str]:
@@ -32,6 +32,8 @@ def loaded_tables(run: JobRun) -> list[str]:
 
 def body(run: JobRun):
     run.authorize("quality", Resource.of(columns=run.args.tables or ()))
+    if run.args.report:
+        run.place(run.args.report, "write")
     catalogue = Catalogue.from_settings(run.settings)
     tables = [catalogue.table(t).name for t in run.args.tables] if run.args.tables else loaded_tables(run)
     if not tables:

@@ -1,7 +1,7 @@
 """Check that datasets hold no direct identifier before they are released for reuse.
 
-  spark-submit.sh jobs/validate_conformity.py --input var/work/pseudo/cohorte_externe \
-      --allow birth_year_month --report var/work/reports/conformity.html
+  spark-submit.sh jobs/validate_conformity.py --input var/work/$USER/pseudo/cohorte_externe \
+      --allow birth_year_month --report var/work/$USER/reports/conformity.html
 
 Findings: identifier columns of the policy not pseudonymised (or not dropped or
 coarsened), values shaped like a NIR (13 digits and a valid key), columns of first
@@ -29,7 +29,7 @@ def add_arguments(parser):
     parser.add_argument("--sep", help="CSV separator (default: guessed)")
     parser.add_argument("--allow", action="append", default=[], metavar="CATEGORY",
                         help="quasi-identifier category the project's grant allows (e.g. birth_year_month)")
-    parser.add_argument("--report", type=Path, help="HTML report (default: <paths.work>/reports/conformity-<time>.html)")
+    parser.add_argument("--report", type=Path, help="HTML report (default: <paths.work>/<you>/reports/conformity-<time>.html)")
 
 
 def body(run: JobRun):
@@ -41,18 +41,21 @@ def body(run: JobRun):
         print(f"error: unknown quasi-identifier category {unknown[0]!r} "
               f"(known: {', '.join(policy.quasi_identifiers)})", file=sys.stderr)
         return ExitCode.USAGE
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S")
+    path = a.report or run.work / "reports" / f"conformity-{stamp}.html"
+    run.place(path, "write")
+    for source in a.input:
+        run.place(source, "inspect")
     names = name_frame(run.spark, run.settings.paths.names, policy).cache()
     all_findings, checked = [], []
-    for path in a.input:
-        df = read_dataset(run.spark, path, a.format, a.sep)
-        table = path.name.split(".")[0]
+    for source in a.input:
+        df = read_dataset(run.spark, source, a.format, a.sep)
+        table = source.name.split(".")[0]
         found = findings(df, table, policy, names, a.allow)
-        run.input(path)
-        checked.append((table, str(path), len(df.columns), not found))
+        run.input(source)
+        checked.append((table, str(source), len(df.columns), not found))
         all_findings += found
     names.unpersist()
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S")
-    path = a.report or run.settings.paths.work / "reports" / f"conformity-{stamp}.html"
     ok = not all_findings
     verdict = ("conform: no direct identifier found" if ok
                else f"NOT conform: {len(all_findings)} finding(s); nothing may be released")

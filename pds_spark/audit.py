@@ -123,9 +123,8 @@ def _last(spark: SparkSession, path: str) -> tuple[int, str]:
 
 def append(spark: SparkSession, path: str, record: AuditRecord, attempts: int = 20) -> int:
     """Append one record at the end of the chain; returns its sequence number."""
-    from delta import exceptions as dx
     from delta.tables import DeltaTable
-    from pds_spark.warehouse import delta_exists
+    from pds_spark.warehouse import delta_conflicts, delta_exists
 
     for attempt in range(attempts):
         exists = delta_exists(spark, path)
@@ -142,9 +141,7 @@ def append(spark: SparkSession, path: str, record: AuditRecord, attempts: int = 
             inserted = metrics.first()["num_inserted_rows"] if metrics is not None else 1
             if inserted == 1:
                 return seq + 1
-        except (dx.DeltaConcurrentModificationException, dx.ConcurrentAppendException,
-                dx.ConcurrentWriteException, dx.ConcurrentTransactionException,
-                dx.MetadataChangedException, dx.ProtocolChangedException):
+        except delta_conflicts():
             pass  # another writer took this place in the chain: read the end again
         except Exception:  # noqa: BLE001 - the table was created by a concurrent writer
             if exists or not delta_exists(spark, path):
@@ -175,7 +172,22 @@ def head(spark: SparkSession, path: str) -> str | None:
 def verify(spark: SparkSession, path: str, anchors: list[str] = ()) -> ChainReport:
     """Recompute the chain in Spark (a join of each record with its predecessor, no
     driver-side collection of records) and report the first broken link; each anchor
-    "SEQ:HASH" must still be in the chain."""
+    "SEQ:HASH" must still be in the chain. Files that cannot be read as Delta and the file
+    system wrote them (a checksum that no longer matches: edited by hand) break it too."""
+    from py4j.protocol import Py4JJavaError
+    from pyspark.errors import PySparkException
+
+    anchor_hash = dict(_anchor(a) for a in anchors)  # a malformed anchor is the caller's error
+    try:
+        return _verify(spark, path, anchor_hash)
+    except (Py4JJavaError, PySparkException) as error:
+        text = str(error).strip().splitlines()
+        first = next((line for line in text if "Exception" in line or "Error" in line), text[0] if text else "")
+        return ChainReport(0, 0, f"the trail's files cannot be read as they were written ({first[:300]}): "
+                                 "altered outside the platform")
+
+
+def _verify(spark: SparkSession, path: str, anchor_hash: dict[int, str]) -> ChainReport:
     records = read(spark, path)
     recomputed = records.withColumn("expected_hash", record_hash())
     previous = records.select((F.col("seq") + 1).alias("seq"), F.col("record_hash").alias("pred_hash"))
@@ -187,7 +199,6 @@ def verify(spark: SparkSession, path: str, anchors: list[str] = ()) -> ChainRepo
                            .when(F.col("expected_prev").isNull(), F.lit("the previous record is missing"))
                            .when(F.col("prev_hash") != F.col("expected_prev"),
                                  F.lit("prev_hash does not match the previous record"))))
-    anchor_hash = dict(_anchor(a) for a in anchors)
     last_hash = F.max_by("record_hash", "seq")
     stats = checked.agg(
         F.count("*").alias("n"), F.countDistinct("seq").alias("distinct"), F.max("seq").alias("last"),

@@ -12,13 +12,16 @@ import logging
 import sys
 import traceback
 from dataclasses import dataclass, field
-from typing import Callable
+from pathlib import Path
+from typing import Any, Callable
 
 from pyspark.sql import SparkSession
 
 from pds_spark import audit
-from pds_spark.errors import ExitCode, PdsError
-from pds_spark.settings import Settings, load_settings, parse_assignments
+from pds_spark.errors import ExitCode, PdsError, SettingsError
+from pds_spark.identity import IdentityError, authenticated_user, os_user
+from pds_spark.settings import (Settings, check_platform_file, job_settings_file, load_settings,
+                                parse_assignments, platform_file)
 from pds_spark.warehouse import Warehouse
 
 EPILOG = """exit codes:
@@ -36,7 +39,18 @@ def setup_logging() -> None:
         logging.basicConfig(stream=sys.stderr, level=logging.INFO,
                             format="%(asctime)s %(levelname)s %(name)s: %(message)s",
                             datefmt="%H:%M:%S")
+        for handler in logging.getLogger().handlers:
+            handler.addFilter(_escape_controls)
     logging.getLogger("py4j").setLevel(logging.WARNING)
+
+
+def _escape_controls(record: logging.LogRecord) -> bool:
+    """A log line's message with its control characters escaped (a file name can hold any)."""
+    message = record.getMessage()
+    escaped = printable(message)
+    if escaped != message:
+        record.msg, record.args = escaped, None
+    return True
 
 
 @dataclass
@@ -49,19 +63,57 @@ class JobRun:
     spark: SparkSession
     record: audit.AuditRecord
     summary: list[str] = field(default_factory=list)
-    home: Warehouse | None = None  # where the audit trail and governance store live
+    home: Warehouse | None = None  # where the audit trail and governance store live: the platform's
+    platform: Settings | None = None  # the platform settings file alone, without this run's overrides
 
     @property
     def caller(self) -> str:
-        """The Spark user: authenticated by the cluster, never a command-line claim."""
+        """The authenticated identity (see pds_spark.identity), never a command-line claim."""
         return self.record.user
+
+    def governance(self):
+        """The platform's governance store (the platform settings' warehouse and policies)."""
+        from pds_spark.access import Governance
+
+        return Governance.from_settings(self.spark, self.platform or self.settings, warehouse=self.home.root)
 
     def authorize(self, action: str, resource=None) -> None:
         """Refuse (exit 4, audited) unless the caller may do `action` on `resource`."""
-        from pds_spark.access import Governance
+        self.governance().authorize(self.caller, action, resource)
 
-        governance = Governance.from_settings(self.spark, self.settings, warehouse=self.home.root)
-        governance.authorize(self.caller, action, resource)
+    def place(self, path: str | Path, use: str, project: str | None = None):
+        """Where `path` is, if the caller may `use` ('read' or 'write') it; refused (exit 4,
+        audited) otherwise. See pds_spark.access.places."""
+        from pds_spark.access.places import Places
+
+        return Places.for_run(self).check(self.caller, Path(path), use, project)
+
+    def override(self, dotted: dict[str, Any], origins: dict[str, str] | None = None) -> None:
+        """Change settings for this run: job settings freely, platform settings only for an
+        administrator (recorded in the audit record); otherwise exit 2, the refusal audited."""
+        origins = {k: (origins or {}).get(k, "--set") for k in dotted}
+        changed = load_settings(self.settings.source, {**self.settings.overrides, **dotted}, origins)
+        changes = changed.platform_changes(self.platform or self.settings)
+        if changes:
+            from pds_spark.access import Refused
+
+            names = ", ".join(changes)
+            try:
+                gov = self.governance()
+                why = gov.allowed(self.caller, "admin")
+                if why is not None:
+                    gov.refuse(self.caller, "change platform settings", _Described(names), why)
+            except Refused as e:
+                raise SettingsError(origins.get(next(iter(changes)), "--set"), names, f"{e} (platform settings are set in {self.settings.source}; "
+                                    "a run may change only spark.master, spark.log_level, ingest.parallel)") from None
+            self.record.parameters["platform_overrides"] = {k: str(v) for k, v in changes.items()}
+            log.warning("platform settings changed for this run by administrator %s: %s", self.caller, names)
+        self.settings = changed
+
+    @property
+    def work(self) -> Path:
+        """The caller's work area: `<paths.work>/<caller>` (reports, generated corpora, scratch)."""
+        return Path((self.platform or self.settings).paths.work) / self.caller
 
     @property
     def warehouse(self) -> Warehouse:
@@ -77,6 +129,16 @@ class JobRun:
         self.record.outputs.append(str(what))
 
 
+class _Described:
+    """A resource for a refusal message that is not data (settings)."""
+
+    def __init__(self, text: str):
+        self.text = text
+
+    def describe(self) -> str:
+        return self.text
+
+
 def make_parser(name: str, description: str,
                 add_arguments: Callable[[argparse.ArgumentParser], None] | None) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
@@ -86,9 +148,10 @@ def make_parser(name: str, description: str,
         add_arguments(parser)
     common = parser.add_argument_group("platform options")
     common.add_argument("--settings", metavar="FILE",
-                        help="settings file (default: $PDS_SETTINGS or conf/pds.toml)")
+                        help="job settings for this run (TOML, the sections of conf/pds.toml)")
     common.add_argument("--set", action="append", metavar="KEY=VALUE", default=[],
-                        help="override one setting, e.g. --set paths.warehouse=/data/wh")
+                        help="override one setting for this run, e.g. --set spark.log_level=INFO "
+                             "(platform settings: administrators only, audited)")
     return parser
 
 
@@ -117,15 +180,24 @@ def platform_options(argv: list[str]) -> tuple[list[str], dict]:
 
 def run_job(name: str, description: str, body: Callable[[JobRun], int | None],
             add_arguments: Callable[[argparse.ArgumentParser], None] | None = None,
-            argv: list[str] | None = None) -> int:
-    """Run a job and return its exit code (jobs call sys.exit on it)."""
+            argv: list[str] | None = None, platform_settings: str | Path | None = None) -> int:
+    """Run a job and return its exit code (jobs call sys.exit on it). `platform_settings`:
+    the deployment's settings file (default: `settings.platform_file()`), never a job argument."""
     setup_logging()
     rest, platform = platform_options(sys.argv[1:] if argv is None else list(argv))
     args = make_parser(name, description, add_arguments).parse_args(rest)
     args.settings = platform["settings"] or args.settings
     args.set = [*args.set, *platform["set"]]
     try:
-        settings = load_settings(args.settings, parse_assignments(args.set))
+        source = Path(platform_settings).resolve() if platform_settings else platform_file()
+        check_platform_file(source)
+        base = load_settings(source)
+        requested = job_settings_file(args.settings) if args.settings else {}
+        origins = {k: str(args.settings) for k in requested}
+        assigned = parse_assignments(args.set)
+        requested.update(assigned)
+        origins.update({k: "--set" for k in assigned})
+        settings = load_settings(source, requested, origins)  # validated before Spark starts
     except PdsError as e:
         log.error("%s", e)
         return int(e.exit_code)
@@ -137,11 +209,19 @@ def run_job(name: str, description: str, body: Callable[[JobRun], int | None],
     except PdsError as e:
         log.error("%s", e)
         return int(e.exit_code)
-    record = audit.AuditRecord(job=name, user=spark.sparkContext.sparkUser(),
-                               parameters={k: v for k, v in vars(args).items()})
-    run = JobRun(name, args, settings, spark, record, home=Warehouse(settings.paths.warehouse))
+    home = Warehouse(base.paths.warehouse)
     code = ExitCode.OK
     try:
+        caller, refused = authenticated_user(spark), None
+    except IdentityError as e:
+        caller, refused = os_user(), e
+    record = audit.AuditRecord(job=name, user=caller, parameters={k: v for k, v in vars(args).items()})
+    run = JobRun(name, args, base, spark, record, home=home, platform=base)
+    try:
+        if refused is not None:
+            raise refused
+        if requested:
+            run.override(requested, origins)
         returned = body(run)
         code = ExitCode(returned) if returned is not None else ExitCode.OK
         record.finish("success" if code == ExitCode.OK else code.name.lower())
@@ -155,11 +235,18 @@ def run_job(name: str, description: str, body: Callable[[JobRun], int | None],
         log.debug("%s", traceback.format_exc())
         record.finish("failed", f"{type(e).__name__}: {e}"[:2000])
     try:
-        audit.append(spark, Warehouse(settings.paths.warehouse).audit, record)
+        seq = audit.append(spark, home.audit, record)
+        run.summary.append(f"audit: record {seq} of {home.audit}; trail head {audit.head(spark, home.audit)}")
     except Exception as e:  # noqa: BLE001 - a run that cannot be audited is not a success
         log.error("could not write the audit record: %s", e)
         code = ExitCode.FAILED if code == ExitCode.OK else code
     for line in run.summary:
-        print(line)
+        print(printable(line))
     log.info("job %s ended: %s (exit %d)", name, record.outcome, int(code))
     return int(code)
+
+
+def printable(text: str) -> str:
+    """Control characters (a file name can hold any) shown escaped, so that a summary line
+    cannot rewrite the terminal or forge another line of a scheduler's log."""
+    return "".join(c if c.isprintable() or c == "\t" else repr(c)[1:-1] for c in str(text))

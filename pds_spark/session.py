@@ -17,6 +17,7 @@ from typing import Mapping
 from pyspark.sql import SparkSession
 
 from pds_spark.errors import SettingsError
+from pds_spark.identity import neutralise_environment
 from pds_spark.settings import Settings
 
 DELTA_EXTENSION = "io.delta.sql.DeltaSparkSessionExtension"
@@ -70,6 +71,7 @@ def build_session(settings: Settings, app_name: str,
         return _checked(active, settings)
     builder = SparkSession.builder.appName(app_name)
     if not under_spark_submit():
+        neutralise_environment()  # the JVM started here must not take its user from them
         if settings.spark.master.startswith("local"):
             os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
         os.environ.setdefault("PYSPARK_PYTHON", sys.executable)  # workers run this environment

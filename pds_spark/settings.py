@@ -2,12 +2,21 @@
 
 Every bad value stops with a SettingsError naming the key and the file it came
 from (or `--set` on the command line).
+
+Two kinds of settings. The **platform settings file** (`$PDS_SETTINGS`, set by the
+deployment, or the installation's conf/pds.toml) holds every rule: paths of the
+warehouse, key store and outbox, the access and pseudonymisation policies, thresholds.
+It must belong to the installation's owner (or root) and be writable by nobody else.
+A run may change the **job settings** (`JOB_SETTINGS`) with `--set` or `--settings`;
+changing a platform setting for one run is for administrators only (the job runner
+checks it and audits it).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import os
+import stat
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,6 +27,8 @@ from pds_spark.errors import SettingsError
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_FILE = REPO_ROOT / "conf" / "pds.toml"
 LOG_LEVELS = ("ALL", "DEBUG", "INFO", "WARN", "ERROR", "FATAL", "OFF")
+# what a run may change for itself; every other key is a platform setting
+JOB_SETTINGS = frozenset({"spark.master", "spark.log_level", "ingest.parallel"})
 
 
 def _rule(**kw: Any) -> Any:
@@ -74,9 +85,14 @@ class Settings:
     access: AccessSettings
     overrides: dict = field(default_factory=dict, compare=False)  # the --set of this run
 
-    def replace(self, **overrides: str) -> "Settings":
-        """A copy with more dotted keys overridden (this run's --set kept), validated like the file."""
-        return load_settings(self.source, {**self.overrides, **overrides})
+    def value(self, dotted: str) -> Any:
+        section, _, key = dotted.partition(".")
+        return getattr(getattr(self, section), key)
+
+    def platform_changes(self, platform: "Settings") -> dict[str, Any]:
+        """The platform settings (not `JOB_SETTINGS`) whose value here differs from `platform`'s."""
+        return {dotted: self.value(dotted) for dotted in sorted(self.overrides)
+                if dotted not in JOB_SETTINGS and self.value(dotted) != platform.value(dotted)}
 
 
 SECTIONS = {"paths": PathSettings, "spark": SparkSettings, "ingest": IngestSettings,
@@ -139,20 +155,61 @@ def read_toml(path: str | os.PathLike, what: str, sections: tuple[str, ...]) -> 
     return raw
 
 
+def platform_file() -> Path:
+    """Where the platform settings live: `$PDS_SETTINGS` (the deployment's) or conf/pds.toml."""
+    return Path(os.environ.get("PDS_SETTINGS") or DEFAULT_FILE).resolve()
+
+
+def installation_owner() -> int:
+    """The uid that owns the installation (its conf/pds.toml, else its folder)."""
+    root = next((p for p in Path(__file__).resolve().parents if (p / "conf" / "pds.toml").is_file()), REPO_ROOT)
+    return (root / "conf" / "pds.toml").stat().st_uid if (root / "conf" / "pds.toml").is_file() else root.stat().st_uid
+
+
+def check_platform_file(path: Path) -> None:
+    """Refuse a platform settings file that someone other than the installation's owner (or
+    root) owns or may write: whoever writes it chooses the rules every job applies."""
+    try:
+        info = path.stat()
+    except OSError:
+        raise SettingsError(str(path), "-", "settings file not found") from None
+    owners = {0, installation_owner()}
+    if info.st_uid not in owners:
+        raise SettingsError(str(path), "-", f"a platform settings file must belong to the installation's owner "
+                                            f"(uid {installation_owner()}) or root, not uid {info.st_uid}")
+    if info.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+        raise SettingsError(str(path), "-", "a platform settings file must not be writable by group or others "
+                                            "(chmod go-w)")
+
+
+def job_settings_file(path: str | os.PathLike) -> dict[str, Any]:
+    """A `--settings` file as dotted overrides (the same sections as pds.toml)."""
+    raw = read_toml(path, "settings file", tuple(SECTIONS))
+    flat = {}
+    for section, keys in raw.items():
+        if not isinstance(keys, dict):
+            raise SettingsError(str(path), section, "expected a [section]")
+        flat.update({f"{section}.{k}": v for k, v in keys.items()})
+    return flat
+
+
 def load_settings(path: str | os.PathLike | None = None,
-                  overrides: Mapping[str, str] | None = None) -> Settings:
-    """Read and validate settings; `overrides` maps 'section.key' to a value."""
-    path = Path(path or os.environ.get("PDS_SETTINGS") or DEFAULT_FILE).resolve()
+                  overrides: Mapping[str, Any] | None = None,
+                  origins: Mapping[str, str] | None = None) -> Settings:
+    """Read and validate settings; `overrides` maps 'section.key' to a value, `origins` names
+    where each came from (default '--set'). Without `path`: the platform settings file."""
+    path = Path(path).resolve() if path else platform_file()
     where = str(path)
     raw = read_toml(path, "settings file", tuple(SECTIONS))
     origin: dict[str, str] = {}
     values: dict[str, dict[str, Any]] = {s: dict(raw.get(s, {})) for s in SECTIONS}
     for dotted, value in (overrides or {}).items():
         section, _, key = dotted.partition(".")
+        source = (origins or {}).get(dotted, "--set")
         if section not in SECTIONS or not key:
-            raise SettingsError("--set", dotted, "expected section.key with a known section")
+            raise SettingsError(source, dotted, "expected section.key with a known section")
         values[section][key] = value
-        origin[dotted] = "--set"
+        origin[dotted] = source
 
     built = {}
     for section, cls in SECTIONS.items():

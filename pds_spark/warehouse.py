@@ -51,6 +51,15 @@ class Warehouse:
         return self._under("projects", project_id, table)
 
 
+def delta_conflicts() -> tuple[type, ...]:
+    """Delta's exceptions for a commit that lost to a concurrent one: read again and retry."""
+    from delta import exceptions as dx
+
+    return (dx.DeltaConcurrentModificationException, dx.ConcurrentAppendException, dx.ConcurrentWriteException,
+            dx.ConcurrentTransactionException, dx.ConcurrentDeleteReadException, dx.ConcurrentDeleteDeleteException,
+            dx.MetadataChangedException, dx.ProtocolChangedException)
+
+
 def delta_exists(spark: SparkSession, path: str) -> bool:
     """`DeltaTable.isDeltaTable`, its class looked up once."""
     return java_class(spark, "io.delta.tables.DeltaTable").isDeltaTable(spark._jsparkSession, path)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -27,16 +29,54 @@ def warehouse(tmp_path_factory) -> Path:
     return tmp_path_factory.mktemp("warehouse")
 
 
+def platform_settings(folder: Path, **values) -> Path:
+    """A platform settings file in `folder`: conf/pds.toml with its paths made absolute and
+    `values` ('section.key' with '_' for '.', e.g. paths_warehouse=...) set; mode 644."""
+    conf = REPO / "conf"
+    raw = tomllib.loads((conf / "pds.toml").read_text(encoding="utf-8"))
+    for section, keys in raw.items():
+        for key, value in keys.items():
+            if isinstance(value, str) and (value.startswith("..") or value.endswith((".conf", ".toml"))):
+                keys[key] = str((conf / value).resolve())
+    for name, value in values.items():
+        section, key = name.split("_", 1)
+        raw[section][key] = str(value) if isinstance(value, Path) else value
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "pds.toml"
+    path.write_text("".join(f"[{section}]\n" + "".join(f"{k} = {json.dumps(v)}\n" for k, v in keys.items())
+                            for section, keys in raw.items()), encoding="utf-8")
+    path.chmod(0o644)
+    return path
+
+
 @pytest.fixture(scope="session")
-def settings(warehouse, tmp_path_factory):
+def platform_file(warehouse, tmp_path_factory) -> Path:
+    """The suite's platform settings file: the deployment's `PDS_SETTINGS`, for the jobs the
+    suite runs in this process and through spark-submit.sh alike."""
+    path = platform_settings(tmp_path_factory.mktemp("platform"), paths_warehouse=warehouse,
+                             paths_work=tmp_path_factory.mktemp("work"), spark_master="local[2]",
+                             pseudonymisation_keystore=tmp_path_factory.mktemp("keys"))
+    saved = os.environ.get("PDS_SETTINGS")
+    os.environ["PDS_SETTINGS"] = str(path)
+    yield path
+    if saved is None:
+        os.environ.pop("PDS_SETTINGS", None)
+    else:
+        os.environ["PDS_SETTINGS"] = saved
+
+
+@pytest.fixture(scope="session")
+def settings(platform_file):
     from pds_spark.settings import load_settings
 
-    return load_settings(REPO / "conf" / "pds.toml", {
-        "paths.warehouse": str(warehouse),
-        "paths.work": str(tmp_path_factory.mktemp("work")),
-        "spark.master": "local[2]",
-        "pseudonymisation.keystore": str(tmp_path_factory.mktemp("keys")),
-    })
+    return load_settings(platform_file)
+
+
+def work_area(settings) -> Path:
+    """The suite user's work area, where jobs may write."""
+    from pds_spark.identity import os_user
+
+    return Path(settings.paths.work) / os_user()
 
 
 @pytest.fixture(scope="session")

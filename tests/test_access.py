@@ -11,6 +11,8 @@ from pyspark.sql import functions as F
 from pds_spark import audit
 from pds_spark.access import Governance, GovernanceError, Refused, Requests, Resource
 from pds_spark.access.model import decide
+from pds_spark.access.requests import TamperedError
+from pds_spark.access.store import _entitlement
 from tests.test_conformity import run
 
 TODAY = date.today()
@@ -39,7 +41,12 @@ def store(spark, policy, catalogue, tmp_path_factory):
     gov.create_project("ada", "p099", "Another study", "CNIL DR-2026-099", date(2025, 1, 1), ends,
                        ["eve", "carol"])
     gov.grant("ada", "p042", PRS, PERIOD)
-    gov.grant("ada", "p042", ["IR_BEN_R.BEN_SEX_COD"], PERIOD, until=TODAY - timedelta(days=1))
+    with pytest.raises(GovernanceError, match="before the grant starts"):  # an end before its start
+        gov.grant("ada", "p042", ["IR_BEN_R.BEN_SEX_COD"], PERIOD, until=TODAY - timedelta(days=1))
+    # a grant that has since expired (written as it would stand a year on)
+    gov._append("entitlements", [_entitlement("grant", None, "p042", columns=["IR_BEN_R.BEN_SEX_COD"],
+                                              period=PERIOD, starts=TODAY - timedelta(days=30),
+                                              ends=TODAY - timedelta(days=1), by="ada")])
     gov.grant("ada", "p099", ["IR_BEN_R.BEN_SEX_COD", "IR_BEN_R.BEN_RES_COM", "IR_BEN_R.BEN_NAI_ANN"], PERIOD)
     return gov
 
@@ -158,11 +165,12 @@ def test_imports_and_exports_are_reviewed_by_someone_else(store, tmp_path):
     assert stored == {"main.py": hashlib.sha256(b"print('hello')\n").hexdigest(),
                       "lib/util.R": hashlib.sha256(b"x <- 1\n").hexdigest()}
     (store.root / "staging" / code_id / "main.py").write_text("import os; os.system('exfiltrate')\n")
-    with pytest.raises(GovernanceError, match="main.py changed since it was submitted"):
+    with pytest.raises(TamperedError, match="main.py: changed since submission"):
         requests.review("rita", code_id, True, "ok")
-    assert requests.review("rita", code_id, False, "altered after submission") is None
     assert not (tmp_path / "outbox" / "p042" / code_id).exists()
-    assert requests.get(code_id)["status"] == "rejected"
+    assert requests.get(code_id)["status"] == "tampered"
+    with pytest.raises(GovernanceError, match="already tampered"):
+        requests.review("rita", code_id, False, "altered after submission")
 
     with pytest.raises(Refused, match="bob is not a member of project p042"):
         requests.submit("bob", "p042", "import", "data", cohort)
@@ -179,12 +187,15 @@ def test_a_job_run_by_someone_without_the_role_exits_4_and_is_audited(spark, set
     gov.init("ada")
     me = gov.caller()
     gov.add_user("ada", me, "Suite", ["analyst"])
-    argv = ["--source", str(corpus / "delivery"), "--set", f"paths.warehouse={wh}"]
+    argv = ["--source", str(corpus / "delivery")]
     from pds_spark.jobrunner import run_job
+    from tests.conftest import platform_settings
     from tests.test_conformity import job
 
     m = job("ingest")
-    assert run_job("ingest", m.__doc__, m.body, m.add_arguments, argv) == 4
+    platform = platform_settings(tmp_path / "conf", paths_warehouse=wh, spark_master="local[2]",
+                                 pseudonymisation_keystore=settings.pseudonymisation.keystore)
+    assert run_job("ingest", m.__doc__, m.body, m.add_arguments, argv, platform_settings=platform) == 4
     rows = audit.read(spark, str(wh / "audit")).orderBy("seq").collect()
     assert [(r.job, r.outcome) for r in rows[-2:]] == [("access.authorize", "refused"), ("ingest", "refused")]
     assert f"refused: {me} may not ingest" in rows[-1].message and "data engineer" in rows[-1].message
@@ -194,5 +205,7 @@ def test_a_job_run_by_someone_without_the_role_exits_4_and_is_audited(spark, set
 def test_admin_job_runs_as_the_spark_user(settings, tmp_path):
     assert run("admin", settings, "whoami") == 0
     assert run("admin", settings, "check", "ingest") == 0
-    assert run("admin", settings, "check", "read", "--project", "nope", "--columns", "ER_PRS_F.BEN_NIR_PSA") == 4
+    assert run("admin", settings, "check", "read", "--project", "nope", "--columns", "ER_PRS_F.BEN_NIR_PSA",
+               "--period", "2019-01-01", "2019-12-31") == 4
+    assert run("admin", settings, "check", "read", "--project", "nope", "--columns", "ER_PRS_F.BEN_NIR_PSA") == 2
     assert run("admin", settings, "audit", "verify") == 0

@@ -64,7 +64,7 @@ def trail(spark, tmp_path_factory):
     return path
 
 
-def forge(spark, trail, tmp_path, change):
+def forge(spark, trail, tmp_path, change, keep_checksums=False):
     """Copy the trail, then rewrite its Parquet files and Delta log behind Delta's back:
     `change(rows)` gets every record (seq order) and returns what the files should hold."""
     forged = tmp_path / "forged"
@@ -88,7 +88,8 @@ def forge(spark, trail, tmp_path, change):
             out.append(json.dumps(action))
         f.write_text("\n".join(out) + "\n")
     for crc in {*forged.rglob(".*.crc"), *(forged / "_delta_log").glob("*.crc")}:
-        crc.unlink(missing_ok=True)  # the local file system's and Delta's checksums of the old files
+        if not keep_checksums:
+            crc.unlink(missing_ok=True)  # the local file system's and Delta's checksums of the old files
     return str(forged)
 
 
@@ -147,3 +148,9 @@ def test_every_job_run_is_audited(spark, settings, warehouse):
         ("catalog_check_test", "success"), ("catalog_fail_test", "failed")]
     assert "ZeroDivisionError" in rows[-1].message
     assert rows[-1].user
+
+
+def test_hand_edited_files_with_stale_checksums_are_reported_broken_not_a_crash(spark, trail, tmp_path):
+    forged = forge(spark, trail, tmp_path, lambda rows: _set(rows, 3, user="mallory"), keep_checksums=True)
+    report = audit.verify(spark, forged)
+    assert not report.intact and report.reason, report

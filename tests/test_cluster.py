@@ -13,6 +13,7 @@ import pytest
 from pyspark.sql import functions as F
 
 from tests.cluster import StandaloneCluster, events
+from tests.conftest import work_area
 from tests.test_conformity import run
 
 pytestmark = pytest.mark.cluster
@@ -104,13 +105,13 @@ def test_a_worker_killed_mid_job_is_survived(cluster, spark, settings, tmp_path)
              F.concat(F.lit("NOM"), (F.col("id") % 5000).cast("string")).alias("nom"),
              (F.col("id") % 97).alias("age"))
      .write.option("header", True).csv(str(source)))
-    local = tmp_path / "local"
+    local, remote = work_area(settings) / "kill" / "local", work_area(settings) / "kill" / "remote"
     assert run("pseudonymise", settings, "--input", str(source), "--format", "csv", "--sep", ",",
                "--output", str(local)) == 0
 
     ui = 4040 + (hash(str(tmp_path)) % 500)
     job = cluster.submit("jobs/pseudonymise.py", "--input", str(source), "--format", "csv", "--sep", ",",
-                         "--output", str(tmp_path / "remote"), *platform_args(settings),
+                         "--output", str(remote), *platform_args(settings),
                          conf={"spark.ui.enabled": "true", "spark.ui.port": str(ui),
                                "spark.sql.files.maxPartitionBytes": "2m"}, background=True)
     killed = kill_a_busy_worker(cluster, ui, job)
@@ -118,7 +119,7 @@ def test_a_worker_killed_mid_job_is_survived(cluster, spark, settings, tmp_path)
     assert job.returncode == 0, out[-4000:]
     assert killed is not None, "no executor was seen running a task"
     here = spark.read.format("delta").load(str(local))
-    there = spark.read.format("delta").load(str(tmp_path / "remote"))
+    there = spark.read.format("delta").load(str(remote))
     assert same_rows(here, there)
 
     log = newest_event_log(cluster)

@@ -10,7 +10,7 @@ from pyspark.sql import functions as F
 
 from pds_spark.pseudo.conformity import findings, name_frame, nir_like
 from pds_spark.pseudo.datasets import read_dataset
-from tests.conftest import KEYSTORE_SECRET, REPO
+from tests.conftest import KEYSTORE_SECRET, REPO, work_area
 
 
 def job(name):
@@ -47,7 +47,7 @@ def test_nir_shapes_are_recognised_with_their_key(spark):
 
 def test_the_external_cohort_fails_before_and_passes_after_pseudonymisation(spark, settings, corpus, tmp_path):
     source = corpus / "external" / "cohorte_externe.csv"
-    report = tmp_path / "before.html"
+    report = work_area(settings) / "conformity" / "before.html"
     assert run("validate_conformity", settings, "--input", str(source), "--report", str(report)) == 3
     found = json.loads(report.with_suffix(".json").read_text())["findings"]
     by_column = {(f["column"], f["check"]) for f in found}
@@ -58,7 +58,7 @@ def test_the_external_cohort_fails_before_and_passes_after_pseudonymisation(spar
     text = report.read_text() + report.with_suffix(".json").read_text()
     assert nirs and not any(n in text for n in nirs)  # counts only, never values
 
-    out = tmp_path / "cohorte_externe"
+    out = work_area(settings) / "conformity" / "cohorte_externe"
     assert run("pseudonymise", settings, "--input", str(source), "--output", str(out)) == 0
     assert run("validate_conformity", settings, "--input", str(out), "--report", str(report)) == 3  # quasi-id
     found = json.loads(report.with_suffix(".json").read_text())["findings"]
@@ -91,7 +91,7 @@ def test_pseudonymised_snds_tables_are_conform(spark, catalogue, corpus, policy,
 
 
 def test_no_key_or_passphrase_reaches_the_audit_or_the_event_log(spark, settings, keys, corpus, tmp_path):
-    out = tmp_path / "pseudo"
+    out = work_area(settings) / "leak" / "pseudo"
     assert run("pseudonymise", settings, "--input", str(corpus / "external" / "cohorte_externe.csv"),
                "--output", str(out), "--project", "leak1") == 0
     secrets = [KEYSTORE_SECRET.encode()]

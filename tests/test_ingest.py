@@ -79,19 +79,22 @@ def test_lines_are_split_typed_and_refused_with_reasons(spark, catalogue):
             (line(**{first_text: 'bad"quote'}), 5), (line(**{first_text: "caf\ufffd"}), 6),
             (line(BEN_RNG_GEM="x"), 7), (line(BEN_NIR_PSA=""), 8),
             (line(BEN_RNG_GEM=" 1 "), 9), (line(BEN_RNG_GEM="1.5"), 10), (line(BEN_RNG_GEM="+2"), 11),
-            (line(BEN_RNG_GEM="\u0661\u0662"), 12), (line(**{first_text: "\u0661\u0662"}), 13)]
+            (line(BEN_RNG_GEM="\u0661\u0662"), 12), (line(**{first_text: "\u0661\u0662"}), 13),
+            (line(**{first_text: "cafBADBYTES"}), 14)]
     a_date = next(f.name for f in table.fields if f.spark_type.simpleString() == "date" and f.format == "default")
     dates = {"2020-01-05": True, "0999-12-31": True, "2020-1-05": False, "2020-01-5 ": False, "2020-01-05 x": False,
              "2020-02-30": False, " 2020-01-05": False, "2020": False, "+2020-01-01": False, "20200-01-01": False,
              "2020-01-05T": False, "2020-01-05T00:00": False, "\u0661\u0669\u0669\u0660-01-05": False}
     rows += [(line(**{a_date: text}), 20 + i) for i, text in enumerate(dates)]
     df = spark.createDataFrame(rows, "value string, _line long")
+    df = df.withColumn("value", F.expr("replace(value, 'BADBYTES', CAST(X'FFFE' AS STRING))"))  # invalid bytes
     parsed = parse_lines(df, table, dialect("schema"), lay, keep=("_line",)).collect()
     got = {r._line: (r._problems, r[first_text]) for r in parsed}
     assert all(r._bad == bool(r._problems) for r in parsed)  # the decision and its reasons agree
     assert got[2][0] == [] and got[3] == ([], 'a,b "quoted"')
     assert got[4][0] == [f"line: {len(header) + 1} fields, expected {len(header)}"]
-    assert got[5][0] == ["line: unbalanced quote"] and got[6][0] == ["line: invalid UTF-8"]
+    assert got[5][0] == ["line: unbalanced quote"] and got[14][0] == ["line: invalid UTF-8"]
+    assert got[6] == ([], "caf\ufffd")  # a U+FFFD written in valid UTF-8 is a character like another
     assert got[7][0] == ["BEN_RNG_GEM: not an integer"]
     assert got[8][0] == ["BEN_NIR_PSA: missing (required)"]
     # integers are strict: padded or decimal text is refused, a sign is not

@@ -25,7 +25,9 @@ ROLE_ACTIONS = {
     "pipeline": ("engineer",), "validate_conformity": ("engineer", "reviewer"),
     "keys": ("admin",), "admin": ("admin",), "review": ("reviewer",), "audit": ("admin", "reviewer"),
 }
-PROJECT_ACTIONS = ("read", "export", "import")  # read and export need a grant covering the data
+# read and export need a grant covering the data; transfer (a reviewed import or export) a current
+# grant, covering the data when it names any; use (a project's own area) and import membership only
+PROJECT_ACTIONS = ("read", "export", "transfer", "import", "use")
 
 USERS = T.StructType([
     T.StructField("user", T.StringType(), False),
@@ -160,8 +162,14 @@ def decide(caller: str, action: str, resource: Resource, *, user: Mapping | None
     if not any(_current(m, today) for m in memberships):
         why = _why_not_current(memberships, today, f"{caller}'s membership of {resource.project}")
         return why or f"{caller} is not a member of project {resource.project}"
-    if action == "import":
+    if action in ("import", "use"):
         return None
+    grants = [e for e in entitlements if e["kind"] == "grant" and e["project"] == resource.project]
+    if action == "transfer" and not resource.columns:
+        if any(_current(g, today) for g in grants):
+            return None
+        why = _why_not_current(grants, today, f"the last grant of project {resource.project}")
+        return why or f"project {resource.project} has no grant: nothing of it may be transferred"
     if not resource.columns:
         return "no table named"
     wanted = [c for cols in resource.columns.values() for c in cols if c != "*"]
@@ -169,7 +177,6 @@ def decide(caller: str, action: str, resource: Resource, *, user: Mapping | None
     if len(found) > 1:
         listed = "; ".join(f"{cat}: {', '.join(cols)}" for cat, cols in sorted(found.items()))
         return f"at most one potentially identifying column may be used, asked for {len(found)} ({listed})"
-    grants = [e for e in entitlements if e["kind"] == "grant" and e["project"] == resource.project]
     current = [g for g in grants if _current(g, today)]
     for table, columns in sorted(resource.columns.items()):
         if not any(c.startswith(f"{table}.") for g in grants for c in g["columns"] or ()):

@@ -20,6 +20,7 @@ from pyspark.sql import types as T
 
 from pds_spark.access.model import Resource
 from pds_spark.access.store import Governance, GovernanceError, now
+from pds_spark.errors import ExitCode, PdsError
 
 REQUESTS = T.StructType([
     T.StructField("request_id", T.StringType(), False),
@@ -31,13 +32,33 @@ REQUESTS = T.StructType([
     T.StructField("bytes", T.LongType(), False),
     T.StructField("requested_by", T.StringType(), False),
     T.StructField("requested_at", T.TimestampType(), False),
-    T.StructField("status", T.StringType(), False),  # pending | approved | rejected
+    T.StructField("status", T.StringType(), False),  # pending | approved | rejected | tampered
     T.StructField("reviewed_by", T.StringType(), True),
     T.StructField("reviewed_at", T.TimestampType(), True),
     T.StructField("reason", T.StringType(), True),
     T.StructField("delivered_to", T.StringType(), True),
 ])
 CHUNK = 1 << 20
+
+
+class TamperedError(PdsError):
+    """A staged request no longer holds exactly what was submitted: nothing is delivered."""
+
+    exit_code = ExitCode.THRESHOLD
+
+
+def staged_entries(root: Path) -> tuple[set[str], list[str]]:
+    """The regular files under `root` (relative, '/'), and whatever else is there (links, devices)."""
+    files, odd = set(), []
+    for folder, dirs, names in os.walk(root):
+        for name in dirs + names:
+            path = Path(folder, name)
+            rel = path.relative_to(root).as_posix()
+            if path.is_symlink():
+                odd.append(rel)
+            elif name in names:
+                (files.add(rel) if path.is_file() else odd.append(rel))
+    return files, odd
 
 
 def sha256(path: Path) -> str:
@@ -79,14 +100,17 @@ class Requests:
             raise GovernanceError(f"no request {request_id}")
         return rows[0].asDict(recursive=True)
 
-    def submit(self, caller: str, project: str, direction: str, kind: str, source: str | Path) -> str:
-        """Stage a copy of `source` with its hashes; the caller must be a member."""
+    def submit(self, caller: str, project: str, direction: str, kind: str, source: str | Path,
+               resource: Resource | None = None) -> str:
+        """Stage a copy of `source` with its hashes; the caller must be a member of a project with
+        a current grant (covering `resource`'s tables, columns and period when it names them)."""
         if direction not in ("import", "export") or kind not in ("data", "code"):
             raise GovernanceError("a request is an import or an export, of data or of code")
         source = Path(source)
         if not source.exists():
             raise GovernanceError(f"nothing to submit at {source}")
-        self.gov.authorize(caller, "import", Resource(project=project))  # membership
+        wanted = resource or Resource(project=project)
+        self.gov.authorize(caller, "transfer", Resource(project, wanted.columns, wanted.period))
         request_id = f"req-{uuid.uuid4().hex[:12]}"
         staged = self.staging / request_id
         files, total = {}, 0
@@ -118,13 +142,16 @@ class Requests:
         staged = self.staging / request_id
         delivered = None
         if approve:
-            for rel, digest in request["files"].items():
-                if sha256(staged / rel) != digest:
-                    raise GovernanceError(f"request {request_id}: {rel} changed since it was submitted")
+            why = self.gov.allowed(request["requested_by"], "transfer", resource)
+            if why is not None:  # the grant expired or was revoked since submission
+                self.gov.refuse(caller, f"approve {request_id} of", resource, f"for {request['requested_by']}: {why}")
+            self._untampered(caller, request, staged)
             delivered = self._destination(request)
             tmp = delivered.with_name(delivered.name + ".partial")
             shutil.rmtree(tmp, ignore_errors=True)
-            shutil.copytree(staged, tmp)
+            for rel in sorted(request["files"]):  # exactly what was recorded, and hashed again just now
+                (tmp / rel).parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(staged / rel, tmp / rel)
             os.replace(tmp, delivered)  # the content appears whole or not at all
         self._set(request_id, "approved" if approve else "rejected", caller, reason, delivered)
         shutil.rmtree(staged, ignore_errors=True)
@@ -132,6 +159,25 @@ class Requests:
                         {"request": request_id, "project": request["project"], "reason": reason},
                         outputs=[str(delivered)] if delivered else [])
         return delivered
+
+    def _untampered(self, caller: str, request: dict, staged: Path) -> None:
+        """The staged copy holds exactly the files recorded at submission, with their hashes;
+        otherwise the request is marked tampered, audited, and nothing moves."""
+        files, odd = staged_entries(staged) if staged.is_dir() else (set(), [])
+        recorded = set(request["files"])
+        problems = [f"{rel}: added after submission" for rel in sorted(files - recorded)]
+        problems += [f"{rel}: not a regular file" for rel in sorted(odd)]
+        problems += [f"{rel}: missing" for rel in sorted(recorded - files)]
+        problems += [f"{rel}: changed since submission" for rel in sorted(recorded & files)
+                     if sha256(staged / rel) != request["files"][rel]]
+        if problems:
+            rid = request["request_id"]
+            self._set(rid, "tampered", caller, "; ".join(problems)[:2000], None)
+            self.gov.audit_change(caller, f"access.{request['direction']}.tampered",
+                                  {"request": rid, "project": request["project"], "problems": problems},
+                                  outcome="tampered", message=f"request {rid} was tampered with")
+            raise TamperedError(f"request {rid} was tampered with, nothing delivered: {'; '.join(problems[:5])}"
+                                + (f" (and {len(problems) - 5} more)" if len(problems) > 5 else ""))
 
     def _destination(self, request: dict) -> Path:
         if request["direction"] == "import":

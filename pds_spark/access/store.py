@@ -51,7 +51,7 @@ class Governance:
         self.root = Path(warehouse) / "governance"
         self.self_grant = self_grant
         self.categories = categories or (lambda columns: {})
-        self.expand = expand or (lambda table: None)  # table -> its columns, for TABLE.*
+        self.expand = expand  # table -> its columns (None: unknown table); None: names not checked
 
     @classmethod
     def from_settings(cls, spark: SparkSession, settings, warehouse: str | Path | None = None) -> "Governance":
@@ -165,6 +165,7 @@ class Governance:
         """Register a user with roles (one commit each for the user and the roles)."""
         self._admin(caller)
         _check_name(user, "user")
+        _check_until(until, _today())
         roles = sorted(_roles(roles))
         if self._rows("users", F.col("user") == user):
             raise GovernanceError(f"user {user} already exists")
@@ -188,6 +189,7 @@ class Governance:
     def grant_role(self, caller: str, user: str, role: str, until: date | None = None) -> str:
         self._admin(caller)
         self._known_users(user)
+        _check_until(until, _today())
         (role,) = _roles([role])
         row = _entitlement("role", user, None, role=role, starts=_today(), ends=until, by=caller,
                            status=self._status(caller, user == caller))
@@ -221,6 +223,7 @@ class Governance:
         self._admin(caller)
         info = self._project(project)
         self._known_users(user)
+        _check_until(until, max(_today(), info["starts"]))
         row = _entitlement("member", user, project, starts=max(_today(), info["starts"]),
                            ends=min(until or info["ends"], info["ends"]), by=caller,
                            status=self._status(caller, user == caller))
@@ -234,6 +237,9 @@ class Governance:
         wanted = self._columns(columns)
         if period[1] < period[0]:
             raise GovernanceError(f"grant: period ends ({period[1]}) before it starts ({period[0]})")
+        starts = max(_today(), info["starts"])
+        if until is not None and until < starts:
+            raise GovernanceError(f"grant: --until {until} is before the grant starts ({starts})")
         categories = self.categories([c.partition(".")[2] for c in wanted])
         others = [g for g in self._rows("entitlements", (F.col("project") == project) & (F.col("kind") == "grant")
                                         & (F.col("status") != "revoked"))
@@ -313,9 +319,16 @@ class Governance:
             table, dot, column = name.partition(".")
             if not table or not dot or not column:
                 raise GovernanceError(f"grant: {name!r} is not TABLE.COLUMN or TABLE.*")
+            if self.expand is None:  # no catalogue given (a store built by hand)
+                out.append(name)
+                continue
+            known = self.expand(table)
+            if known is None:
+                raise GovernanceError(f"grant: no table {table!r} in the catalogue")
             if column == "*":
-                known = self.expand(table)
-                out += [f"{table}.{c}" for c in known] if known else [name]
+                out += [f"{table}.{c}" for c in known]
+            elif column not in known:
+                raise GovernanceError(f"grant: table {table} has no column {column!r} in the catalogue")
             else:
                 out.append(name)
         return sorted(set(out))
@@ -336,6 +349,11 @@ def _roles(roles: Iterable[str]) -> set[str]:
     if unknown:
         raise GovernanceError(f"unknown role(s) {', '.join(sorted(unknown))} (known: {', '.join(ROLES)})")
     return roles
+
+
+def _check_until(until: date | None, starts: date) -> None:
+    if until is not None and until < starts:
+        raise GovernanceError(f"--until {until} is before the entitlement starts ({starts})")
 
 
 USER_NAME = re.compile(r"^[A-Za-z0-9_.@-]+$")

@@ -2,7 +2,9 @@
 
 One streaming read per file on the driver gives its SHA-256, its line count (the
 independent "rows read" of the accounting), whether its last line is complete,
-and its header. Files are read in parallel threads; memory stays flat.
+and its header (a UTF-8 byte-order mark removed). A compressed file is decompressed
+to its end, so a truncated or corrupt one is known (`unreadable`) before Spark starts.
+Files are read in parallel threads; memory stays flat.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ class DeliveryFile:
     header: str | None  # first line, decoded
     table: Table | None
     period: str  # '2014', '201401', or NO_PERIOD for tables without a period in their name
+    unreadable: str | None = None  # why the file cannot be read to its end (truncated gzip, ...)
 
     @property
     def compressed(self) -> bool:
@@ -43,28 +46,41 @@ class DeliveryFile:
         return max(self.lines - 1, 0)
 
 
-def _measure(path: Path) -> tuple[str, int, bool, bytes]:
+BOM = b"\xef\xbb\xbf"
+
+
+def _measure(path: Path) -> tuple[str, int, bool, bytes, str | None]:
     sha = hashlib.sha256()
-    newlines, last, first = 0, b"", b""
+    newlines, last, first, broken = 0, b"", b"", None
     inflate = zlib.decompressobj(16 + zlib.MAX_WBITS) if path.name.lower().endswith(".gz") else None
     with open(path, "rb") as fh:
         while chunk := fh.read(CHUNK):
             sha.update(chunk)
             data = chunk
-            if inflate is not None:
-                data = inflate.decompress(chunk)
-                while inflate.unused_data:  # concatenated gzip members
-                    rest = inflate.unused_data
-                    inflate = zlib.decompressobj(16 + zlib.MAX_WBITS)
-                    data += inflate.decompress(rest)
+            if inflate is not None and broken is None:
+                try:
+                    data = inflate.decompress(chunk)
+                    while inflate.unused_data:  # concatenated gzip members
+                        rest = inflate.unused_data
+                        inflate = zlib.decompressobj(16 + zlib.MAX_WBITS)
+                        data += inflate.decompress(rest)
+                except zlib.error as e:
+                    broken, data = f"unreadable: corrupt gzip ({e})", b""
+            elif broken is not None:
+                data = b""  # the rest is hashed, not counted
             if data:
                 newlines += data.count(b"\n")
                 last = data[-1:]
                 if len(first) < 1 << 16 and b"\n" not in first:
                     first += data[: 1 << 16]
+    if inflate is not None and broken is None and not inflate.eof and (newlines or last):
+        broken = "unreadable: truncated gzip (the compressed stream ends before its end mark)"
+    elif inflate is not None and broken is None and not inflate.eof:
+        broken = "unreadable: not a complete gzip file"
     complete = last in (b"", b"\n")
     lines = newlines + (0 if complete else 1)
-    return sha.hexdigest(), lines, complete, first.split(b"\n", 1)[0].rstrip(b"\r")
+    header = first.split(b"\n", 1)[0].rstrip(b"\r")
+    return sha.hexdigest(), lines, complete, header[len(BOM):] if header.startswith(BOM) else header, broken
 
 
 def is_data_file(path: Path) -> bool:
@@ -78,13 +94,13 @@ def discover(source: Path, catalogue: Catalogue, tables: set[str] | None = None,
     paths = sorted(p for p in source.rglob("*") if is_data_file(p))
 
     def one(path: Path) -> DeliveryFile:
-        checksum, lines, complete, header = _measure(path)
+        checksum, lines, complete, header, broken = _measure(path)
         resolved = catalogue.resolve(path.name)
         table = resolved.table if resolved else None
         period = (resolved.period or NO_PERIOD) if resolved else NO_PERIOD
         return DeliveryFile(path.resolve(), path.relative_to(source).as_posix(), path.stat().st_size, checksum,
                             lines, complete, header.decode("utf-8", errors="replace") if lines else None,
-                            table, period)
+                            table, period, broken)
 
     with ThreadPoolExecutor(max_workers=max(1, threads)) as pool:
         found = list(pool.map(one, paths))

@@ -21,10 +21,9 @@ from pds_spark.catalog import CsvDialect, Field, Table
 from pds_spark.ingest.parse import bad_sql, field_sql, parse_fields, present_sql, problems_sql
 from pds_spark.sqltext import quoted, select_sql, sql_text
 
-REPLACEMENT = "\ufffd"  # what the UTF-8 decoder puts in place of an invalid byte
-# tests of the line (`_raw`), shared by the decision (`_bad`) and the reasons (`_problems`)
+# tests of the line (`_raw`, its bytes as delivered), shared by the decision (`_bad`) and the
+# reasons (`_problems`); a U+FFFD written in valid UTF-8 is a character like another
 VALID_UTF8 = "is_valid_utf8(_raw)"
-HAS_REPLACEMENT = f"contains(_raw, {sql_text(REPLACEMENT)})"
 # every byte under 0x80: ISO-8859-1 makes each byte one character, which UTF-8 writes back in
 # one byte only under 0x80; the JVM's vectorised copies, not a walk a byte at a time (counting
 # characters and validating UTF-8 cost 2.7 s of CPU a million lines of ER_PRS_F, this 1.0 s)
@@ -164,8 +163,8 @@ def parse_lines(lines: DataFrame, table: Table, dialect: CsvDialect, lay: Layout
         checks += found
         reasons += found
     # the line itself, walked as few times as can be: a line of ASCII bytes is valid UTF-8 and
-    # has no U+FFFD and no other script's digit
-    beyond_ascii = [f"NOT {VALID_UTF8}", HAS_REPLACEMENT]
+    # has no other script's digit
+    beyond_ascii = [f"NOT {VALID_UTF8}"]
     if other_digits:  # only those lines are searched, and only those split
         beyond_ascii.append(f"(_raw RLIKE {OTHER_DIGIT} AND "
                             f"{_any_field_sql(fields, lay.width, set(other_digits), f'x RLIKE {OTHER_DIGIT}')})")
@@ -202,7 +201,7 @@ def _split_field(pos: int, fields: str = "_f") -> str:
 
 
 def _line_checks() -> list[tuple[str, str]]:
-    return [(f"(NOT {VALID_UTF8} OR {HAS_REPLACEMENT})", "line: invalid UTF-8"),
+    return [(f"NOT {VALID_UTF8}", "line: invalid UTF-8"),
             (UNBALANCED_QUOTE, "line: unbalanced quote")]
 
 

@@ -39,8 +39,8 @@ from pds_spark.pseudo.keystore import KeyStore
 from pds_spark.pseudo.policy import Policy
 from pds_spark.session import derived_session, runtime_settings
 from pds_spark.sqltext import quoted, read_files, read_text, select_sql, sql_text
-from pds_spark.warehouse import (Warehouse, create_table, delta_exists, latest_version, new_table_defaults,
-                                 table_properties, written_commit)
+from pds_spark.warehouse import (Warehouse, create_table, delta_conflicts, delta_exists, latest_version,
+                                 new_table_defaults, table_properties, written_commit)
 
 log = logging.getLogger("pds.ingest")
 
@@ -62,6 +62,7 @@ LEDGER_SCHEMA = T.StructType([T.StructField(n, t, True) for n, t in [
     ("delta_version", T.LongType()), ("quarantine_version", T.LongType()), ("reason", T.StringType()),
     ("loaded_at", T.TimestampType())]])
 UNMAPPED = "_UNMAPPED"
+LEDGER_KEY = ("delivery_id", "file", "checksum", "table")  # a file of a delivery, once
 QUARANTINE_KEY = "quarantine"
 SMALL_TABLE_BYTES = 64 << 20
 WHOLE_FILE_BYTES = 8 << 20  # a small table's files are read whole when none is larger
@@ -101,7 +102,7 @@ class AccountingError(PdsError):
 @dataclass
 class FileOutcome:
     file: DeliveryFile
-    status: str  # loaded | skipped | duplicate | empty | header_error | unmapped
+    status: str  # loaded | skipped | duplicate | empty | header_error | unmapped | unreadable
     loaded: int = 0
     quarantined: int = 0
     delta_version: int | None = None
@@ -110,7 +111,8 @@ class FileOutcome:
 
     @property
     def read(self) -> int:
-        return self.file.data_lines
+        """Data lines accounted for: none of a file that cannot be read to its end."""
+        return 0 if self.status == "unreadable" else self.file.data_lines
 
 
 @dataclass
@@ -302,14 +304,35 @@ class Loader:
         return ({(r.checksum, r.table) for r in rows if r.status in ("loaded", "header_error", "unmapped")}
                 | {(r.checksum, r.table, r.file) for r in rows})
 
-    def record(self, outcomes: list[FileOutcome]) -> None:
+    def record(self, outcomes: list[FileOutcome], attempts: int = 20) -> None:
+        """The outcomes in the ledger, one row a file of a delivery: merged on (delivery, file,
+        checksum, table), so that concurrent runs of one delivery record each file once."""
+        from delta.tables import DeltaTable
+
         rows = [(self.opt.delivery_id, o.file.relative, o.file.checksum, o.file.size,
                  o.file.table.name if o.file.table else UNMAPPED, o.file.period, o.status, o.read, o.loaded,
                  o.quarantined, o.delta_version, o.quarantine_version, o.reason, self.loaded_at)
                 for o in outcomes if o.status != "skipped"]
-        if rows:
-            self.spark.createDataFrame(rows, LEDGER_SCHEMA).write.format("delta").mode("append") \
-                .save(self.warehouse.ledger)
+        if not rows:
+            return
+        new, path = self.spark.createDataFrame(rows, LEDGER_SCHEMA), self.warehouse.ledger
+        on = " AND ".join(f"l.{c} = n.{c}" for c in LEDGER_KEY)
+        for attempt in range(attempts):
+            exists = delta_exists(self.spark, path)
+            try:
+                if not exists:
+                    new.write.format("delta").mode("errorifexists").save(path)
+                else:
+                    (DeltaTable.forPath(self.spark, path).alias("l").merge(new.alias("n"), on)
+                     .whenMatchedUpdateAll().whenNotMatchedInsertAll().execute())
+                return
+            except delta_conflicts():
+                pass  # another run recorded meanwhile: merge again over what it wrote
+            except Exception:  # noqa: BLE001 - created by a concurrent run first
+                if exists or not delta_exists(self.spark, path):
+                    raise
+            time.sleep(min(0.05 * (attempt + 1), 1.0))
+        raise RuntimeError(f"ledger: could not record {len(rows)} files in {path} after {attempts} attempts")
 
     # the run ------------------------------------------------------------------------
     def run(self, files: list[DeliveryFile], reload: bool = False) -> IngestResult:
@@ -317,12 +340,18 @@ class Loader:
         done = set() if reload else self.already_loaded(files)
         by_table: dict[str, list[DeliveryFile]] = defaultdict(list)
         seen: dict[str, DeliveryFile] = {}
+        unreadable: list[DeliveryFile] = []
         for f in files:
             if f.size == 0 or f.lines == 0 or f.checksum in seen:
                 if (f.checksum, f.table.name if f.table else UNMAPPED, f.relative) in done:
                     result.outcomes.append(FileOutcome(f, "skipped", reason="already recorded"))
                     continue
-            if f.size == 0 or f.lines == 0:
+            if f.unreadable and f.size > 0:
+                if (f.checksum, f.table.name if f.table else UNMAPPED, f.relative) in done:
+                    result.outcomes.append(FileOutcome(f, "skipped", reason="already recorded"))
+                else:
+                    unreadable.append(f)
+            elif f.size == 0 or f.lines == 0:
                 result.outcomes.append(FileOutcome(f, "empty", reason="empty file"))
             elif f.checksum in seen:
                 result.outcomes.append(FileOutcome(f, "duplicate", reason=f"same content as {seen[f.checksum].relative}"))
@@ -342,7 +371,9 @@ class Loader:
                     todo += period_files
             if todo:
                 jobs.append((name, todo))
-        record_now = [o for o in result.outcomes if o.status in ("empty", "duplicate")]
+        if unreadable:  # before the tables: their other files load as usual
+            result.outcomes += self._quarantine_unreadable(unreadable)
+        record_now = [o for o in result.outcomes if o.status in ("empty", "duplicate", "unreadable")]
         total, recorded = len(jobs), time.monotonic()
         pool = ThreadPoolExecutor(max_workers=max(1, self.opt.parallel))
         try:
@@ -547,6 +578,17 @@ class Loader:
         status = "unmapped" if table is None else "header_error"
         return [FileOutcome(f, status, 0, f.data_lines, None, version, reason or reasons[f.relative]) for f in files]
 
+    def _quarantine_unreadable(self, files: list[DeliveryFile]) -> list[FileOutcome]:
+        """Files that cannot be read to their end: one row each in the unmapped quarantine
+        (line 0, the reason), none of their lines loaded; the ledger says why."""
+        rows = [(f.relative, 0, f.period, [f.unreadable], "") for f in files]
+        frame = self.spark.createDataFrame(rows, "_source_file string, _line long, _period string, "
+                                                 "_problems array<string>, _raw string")
+        version = self._write_quarantine(UNMAPPED, None, frame, len(files), [f.relative for f in files])
+        return [FileOutcome(f, "unreadable", 0, 0, None, version,
+                            f"{f.unreadable}; {f.data_lines:,} complete lines before the break: none loaded, "
+                            "the file must be delivered again") for f in files]
+
     def _write_quarantine(self, name: str, periods: list[str] | None, bad: DataFrame | None, expected: int,
                           files: list[str] | None = None) -> int | None:
         """Replace this load's periods (or files) in the table's quarantine; checks the count."""
@@ -567,8 +609,12 @@ class Loader:
                           F.col("_problems").alias("_reasons"), "_raw")
         rows = encrypted(rows, "_raw", key).withColumnRenamed("_raw", "_raw_encrypted")
         if not exists:
-            DeltaTable.createIfNotExists(self.sp).location(path).addColumns(QUARANTINE_SCHEMA) \
-                .property("pds.quarantine.key", QUARANTINE_KEY).execute()
+            try:
+                DeltaTable.createIfNotExists(self.sp).location(path).addColumns(QUARANTINE_SCHEMA) \
+                    .property("pds.quarantine.key", QUARANTINE_KEY).execute()
+            except Exception:  # noqa: BLE001 - created by a concurrent run first
+                if not delta_exists(self.sp, path):
+                    raise
         where = ("_period IN (" + ", ".join(sql_text(p) for p in periods) + ")" if periods is not None
                  else "_source_file IN (" + ", ".join(sql_text(p) for p in files) + ")")
         version, metrics = _replace(rows, path, where, empty=not exists)
@@ -578,19 +624,36 @@ class Loader:
         return version
 
 
-def _replace(rows: DataFrame, path: str, where: str, empty: bool) -> tuple[int, dict[str, str]]:
+def _replace(rows: DataFrame, path: str, where: str, empty: bool,
+             attempts: int = 10) -> tuple[int, dict[str, str]]:
     """The rows matching `where` replaced by these, in one commit: its (version, operationMetrics),
     or the version before and no metrics when Delta had nothing to commit (no rows appended).
     A table just created (empty, at version 0) is appended to, the same commit without
-    replaceWhere's search (0.4 s a table)."""
-    spark, token = rows.sparkSession, f"pds-ingest {uuid.uuid4()}"
-    before = 0 if empty else latest_version(spark, path)
-    writer = rows.write.format("delta").option("userMetadata", token)
-    if empty:
-        writer.mode("append").save(path)
-    else:
-        writer.mode("overwrite").option("replaceWhere", where).save(path)
-    return written_commit(spark, path, token, before)
+    replaceWhere's search. A concurrent writer (another run of the same delivery) makes it
+    write again with replaceWhere: after a conflict, or when the append was not the commit
+    right after the creation; the rows are the same, so the periods end up holding them once."""
+    spark = rows.sparkSession
+    for attempt in range(attempts):
+        token = f"pds-ingest {uuid.uuid4()}"
+        before = 0 if empty else latest_version(spark, path)
+        writer = rows.write.format("delta").option("userMetadata", token)
+        try:
+            if empty:
+                writer.mode("append").save(path)
+            else:
+                writer.mode("overwrite").option("replaceWhere", where).save(path)
+        except delta_conflicts():
+            log.info("%s: a concurrent writer committed first; writing again", path)
+            empty = False
+            time.sleep(min(0.1 * (attempt + 1), 2.0))
+            continue
+        version, metrics = written_commit(spark, path, token, before)
+        if empty and version != 1:
+            log.info("%s: another writer committed since the creation; replacing its periods", path)
+            empty = False
+            continue
+        return version, metrics
+    raise PdsError(f"{path}: could not write after {attempts} attempts: too many concurrent writers")
 
 
 def _split_header(header: str, sep: str) -> list[str]:

@@ -106,7 +106,7 @@ def write_report(path: Path, run_id: str, metrics: list[Metric]) -> Path:
 def quality_step(run, catalogue, tables: list[str], report_path: Path | None = None) -> int:
     """Shared with the ingest job: check, record, summarise; the number of errors."""
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S")
-    path = report_path or run.settings.paths.work / "reports" / f"quality-{stamp}.html"
+    path = report_path or run.work / "reports" / f"quality-{stamp}.html"
     from pds_spark.ingest.rules import IngestRules
 
     rules = IngestRules.from_settings(run.settings)

@@ -1,0 +1,58 @@
+"""Who is calling: the authenticated identity, never one the caller can choose.
+
+Without Hadoop security (the embedded default, a local master, a standalone cluster)
+that is the operating-system user of the driver process; with Kerberos, the principal
+(or the proxy user the submission service set). `SPARK_USER`, `HADOOP_USER_NAME` and
+`HADOOP_PROXY_USER` (environment variables or Java system properties) are honoured by
+Spark and Hadoop under simple authentication: the front door and the session builder
+remove them, and a Spark user that differs from the authenticated one is refused.
+"""
+
+from __future__ import annotations
+
+import os
+import pwd
+
+from pds_spark.errors import ExitCode, PdsError
+
+IDENTITY_VARIABLES = ("SPARK_USER", "HADOOP_USER_NAME", "HADOOP_PROXY_USER")
+
+
+class IdentityError(PdsError):
+    """The Spark user is not the authenticated identity."""
+
+    exit_code = ExitCode.REFUSED
+
+
+def os_user() -> str:
+    """The operating-system user of this process (its effective uid, not $USER)."""
+    try:
+        return pwd.getpwuid(os.geteuid()).pw_name
+    except KeyError:  # a uid with no passwd entry (some containers)
+        return f"uid-{os.geteuid()}"
+
+
+def neutralise_environment(environ: dict | None = None) -> list[str]:
+    """Remove the variables that would let a caller choose their Spark user; returns the names removed."""
+    environ = os.environ if environ is None else environ
+    return [name for name in IDENTITY_VARIABLES if environ.pop(name, None) is not None]
+
+
+def authenticated_user(spark) -> str:
+    """The caller of this session: the Spark user when Hadoop security authenticates it
+    (and nothing in the environment could have chosen it), the OS user otherwise.
+    Raises IdentityError when the Spark user is another name."""
+    from pds_spark.jvm import java_class
+
+    spark_user = spark.sparkContext.sparkUser()
+    ugi = java_class(spark, "org.apache.hadoop.security.UserGroupInformation")
+    chosen = [n for n in IDENTITY_VARIABLES if os.environ.get(n)]
+    chosen += [n for n in IDENTITY_VARIABLES if java_class(spark, "java.lang.System").getProperty(n)]
+    if ugi.isSecurityEnabled() and not chosen:
+        return spark_user
+    user = os_user()
+    if spark_user != user:
+        raise IdentityError(f"refused: the Spark user {spark_user!r} is not the authenticated user {user!r} "
+                            f"({', '.join(sorted(set(chosen))) or 'a Java system property'} chose it; "
+                            "the platform does not honour it)")
+    return user
