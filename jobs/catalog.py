@@ -1,6 +1,7 @@
 """Check the SNDS catalogue and describe its tables.
 
-  spark-submit.sh jobs/catalog.py check            every schema loads into a Spark schema
+  spark-submit.sh jobs/catalog.py check            every schema loads into a Spark schema; every refused
+                                                   schema and unused override listed (exit 2 if any)
   spark-submit.sh jobs/catalog.py describe ER_PRS_F   fields, types, formats, keys, code lists
   spark-submit.sh jobs/catalog.py describe T_MCO14B   delivered names resolve too
 """
@@ -8,6 +9,7 @@
 import sys
 
 from pds_spark.catalog import Catalogue
+from pds_spark.errors import ExitCode
 from pds_spark.jobrunner import JobRun, run_job
 
 
@@ -23,11 +25,17 @@ def body(run: JobRun):
         fields = catalogue.check_in_spark(run.spark)
         run.count("tables", len(catalogue))
         run.count("fields", fields)
-        run.summary.append(f"catalogue {run.settings.paths.catalog}: {len(catalogue)} tables, "
-                           f"{fields} fields, all understood")
+        run.count("refused", len(catalogue.refused))
+        problems = catalogue.problems()
+        run.summary.append(f"catalogue {run.settings.paths.catalog}: {len(catalogue)} tables, {fields} fields"
+                           + (f"; {len(catalogue.refused)} schema(s) refused" if catalogue.refused
+                              else ", all understood"))
+        run.summary += [f"  {p}" for p in problems]
+        for o in catalogue.overrides.entries:
+            run.summary.append(f"  override ({catalogue.overrides.source}): {o.describe()}")
         for note in catalogue.notes():
             run.summary.append(f"  note: {note}")
-        return 0
+        return ExitCode.USAGE if problems else ExitCode.OK
     for name in run.args.tables:
         resolved = catalogue.resolve(name)
         table = resolved.table if resolved else catalogue.table(name)

@@ -9,10 +9,12 @@ and period by its name (ER_PRS_F_2014.csv, T_MCO14B.csv). Each data line is load
 quarantined with its reasons; the ledger records every file. A file already loaded
 (same SHA-256) is skipped; a re-delivered period replaces exactly that period.
 Identifier columns are pseudonymised before anything is written.
+A file of a table whose schema the catalogue refused goes whole to the unmapped quarantine
+with the refusal as its reason; the rest of the delivery loads, and the job exits 3.
 A compressed file that cannot be read to its end (truncated or corrupt) is recorded as
 unreadable (ledger and unmapped quarantine, with the reason); the rest of its table loads.
 Exit code 3 when the share of quarantined rows exceeds [ingest] max_quarantine_ratio, or
-when a file is unreadable.
+when a file is unreadable or belongs to a table whose schema was refused.
 """
 
 import sys
@@ -80,6 +82,13 @@ def body(run: JobRun):
     code = ExitCode.OK
     if result.quarantine_ratio > run.settings.ingest.max_quarantine_ratio:
         run.summary.append(f"quarantine above the threshold of {run.settings.ingest.max_quarantine_ratio:.3%}")
+        code = ExitCode.THRESHOLD
+    refused = sorted({o.file.refused for o in result.outcomes if o.file.refused})
+    if refused:
+        run.summary.append(f"{len(refused)} table(s) of the delivery not loaded, their schema refused "
+                           "(files in quarantine/_UNMAPPED; fix or override the schema in the catalogue "
+                           "settings, then run the delivery again: what loaded is skipped):")
+        run.summary += [f"  {r}" for r in refused]
         code = ExitCode.THRESHOLD
     if by_status.get("unreadable"):
         run.summary.append(f"{len(by_status['unreadable'])} file(s) could not be read to their end: "

@@ -37,6 +37,8 @@ def body(run: JobRun):
     run.input(paths.catalog)
     catalogue.check_in_spark(run.spark)
     run.summary.append(f"[1/5] catalogue: {len(catalogue)} tables from {paths.catalog}")
+    for problem in catalogue.problems():
+        run.summary.append(f"      {problem}")
     for note in catalogue.notes():
         run.summary.append(f"      note: {note}")
 

@@ -40,6 +40,7 @@ def _rule(**kw: Any) -> Any:
 @dataclass(frozen=True, kw_only=True)
 class PathSettings:
     catalog: Path = _rule(must_exist=True)
+    catalog_overrides: Path = _rule(must_exist=True)
     nomenclatures: Path = _rule(must_exist=True)
     names: Path = _rule(must_exist=True)
     warehouse: Path = _rule()

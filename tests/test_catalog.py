@@ -121,7 +121,15 @@ def _write(tmp_path: Path, name: str, doc) -> Path:
 
 
 @pytest.mark.parametrize("doc,message,field", [
-    ({"name": "X", "fields": [{"name": "A", "type": "geopoint"}]}, "unknown type 'geopoint'", "A"),
+    ({"name": "X", "fields": [{"name": "A", "type": "money"}]}, "unknown type 'money'", "A"),
+    ({"name": "X", "fields": [{"name": "A", "type": "number", "decimalChar": ","}]}, "decimalChar ','", "A"),
+    ({"name": "X", "fields": [{"name": "A", "missingValues": ["NA"]}]}, "differ from the table's", "A"),
+    ({"name": "X", "fields": [{"name": "A", "type": "integer", "constraints": {"pattern": "[0-9]+"}}]},
+     "a pattern constraint applies to a text field", "A"),
+    ({"name": "X", "fields": [{"name": "A", "constraints": {"pattern": "(["}}]}, "not a regular expression", "A"),
+    ({"name": "X", "fields": [{"name": "A", "type": "time", "format": "%H"}]}, "not understood for type time",
+     "A"),
+    ({"name": "X", "fields": [{"name": "A", "length": "10.2"}]}, "length '10.2'", "A"),
     ({"name": "X", "fields": [{"name": "A", "type": "date", "format": "%d%q"}]}, "unsupported directive", "A"),
     ({"name": "X", "fields": [{"name": "A", "type": "string", "length": "huge"}]}, "length 'huge'", "A"),
     ({"name": "X", "fields": [{"name": "A", "type": "integer", "format": "%d"}]}, "not understood", "A"),
@@ -168,10 +176,91 @@ def test_two_files_declaring_one_table_are_refused(tmp_path):
     (tmp_path / "b").mkdir()
     _write(tmp_path / "a", "X", {"name": "X", "fields": [{"name": "A"}]})
     _write(tmp_path / "b", "X", {"name": "X", "fields": [{"name": "A"}]})
-    with pytest.raises(CatalogError, match="also declared"):
-        Catalogue.load(tmp_path)
+    _write(tmp_path, "Y", {"name": "Y", "fields": [{"name": "A"}]})
+    catalogue = Catalogue.load(tmp_path)
+    assert list(catalogue.tables) == ["Y"] and [r.name for r in catalogue.refused] == ["X", "X"]
+    with pytest.raises(CatalogError, match="is declared in .*a/X.json and .*b/X.json"):
+        catalogue.table("X")
 
 
 def test_parse_table_from_a_document():
     table = parse_table({"name": "T", "fields": [{"name": "A", "type": "year"}]}, "inline")
     assert table.field("a").value_regex == "^[0-9]{4}$"
+
+
+# --- one table's unreadable schema does not stop the others --------------------------------
+def test_a_broken_schema_is_refused_for_its_table_only(tmp_path):
+    _write(tmp_path, "GOOD_F", {"name": "GOOD_F", "fields": [{"name": "A"}]})
+    _write(tmp_path, "T_BADaaB", {"name": "T_BADaaB", "fields": [{"name": "A"}, {"name": "B", "type_oracle": "blob"}]})
+    _write(tmp_path, "NOT_JSON", "{not json")
+    catalogue = Catalogue.load(tmp_path)
+    assert list(catalogue.tables) == ["GOOD_F"]
+    refused = {r.name: r for r in catalogue.refused}
+    assert set(refused) == {"NOT_JSON", "T_BADaaB"}
+    assert refused["T_BADaaB"].field == "B" and "unknown type_oracle 'blob'" in refused["T_BADaaB"].reason
+    assert refused["T_BADaaB"].source.endswith("T_BADaaB.json")
+    assert "not valid JSON" in refused["NOT_JSON"].reason
+    assert catalogue.resolve("T_BAD19B.csv") is None and catalogue.refusal("T_BAD19B.csv").name == "T_BADaaB"
+    assert catalogue.refusal("NOT_JSON_2020.csv.gz").name == "NOT_JSON"
+    assert catalogue.refusal("GOOD_F.csv") is None
+    with pytest.raises(CatalogError, match="the schema of table T_BADaaB was refused: unknown type_oracle"):
+        catalogue.table("T_BAD19B")
+    assert len(catalogue.problems()) == 2
+
+
+@pytest.mark.parametrize("field,spark_type,oracle,regex,good,bad", [
+    ({"type": "date", "type_oracle": "datetime"}, T.DateType(), "DATE", None, None, None),
+    ({"type": "datetime", "type_oracle": "TIMESTAMP"}, T.TimestampType(), "TIMESTAMP", None, None, None),
+    ({"type": "string", "type_oracle": "VARCHAR2", "length": "(17)"}, T.StringType(), "VARCHAR2(17 CHAR)",
+     None, None, None),
+    ({"type": "string", "type_oracle": "varchar2", "length": "12 CHAR"}, T.StringType(), "VARCHAR2(12 CHAR)",
+     None, None, None),
+    ({"type": "number", "type_oracle": "NUMBER", "length": "(10, 2)"}, T.DoubleType(), "NUMBER(10,2)",
+     None, None, None),
+    ({"type": "integer", "type_oracle": "int", "length": "5"}, T.IntegerType(), "NUMBER(5)", None, None, None),
+    ({"type": "time"}, T.StringType(), "VARCHAR2(4000 CHAR)", "time", "23:59:00", "24:00:00"),
+    ({"type": "any"}, T.StringType(), "VARCHAR2(4000 CHAR)", None, None, None),
+    ({"type": "object"}, T.StringType(), "VARCHAR2(4000 CHAR)", None, None, None),
+    ({"type": "array"}, T.StringType(), "VARCHAR2(4000 CHAR)", None, None, None),
+    ({"type": "duration"}, T.StringType(), "VARCHAR2(4000 CHAR)", None, None, None),
+    ({"type": "geopoint"}, T.StringType(), "VARCHAR2(4000 CHAR)", None, None, None),
+    ({"type": "geojson"}, T.StringType(), "VARCHAR2(4000 CHAR)", None, None, None),
+    ({"type": "date", "format": "any"}, T.StringType(), "DATE", None, None, None),
+    ({"type": "string", "format": "email"}, T.StringType(), "VARCHAR2(4000 CHAR)", None, None, None),
+    ({"type": "string", "format": "uri"}, T.StringType(), "VARCHAR2(4000 CHAR)", None, None, None),
+    ({"type": "string", "format": "binary"}, T.StringType(), "VARCHAR2(4000 CHAR)", None, None, None),
+    ({"type": "string", "format": "uuid"}, T.StringType(), "VARCHAR2(4000 CHAR)", "uuid",
+     "123e4567-e89b-12d3-a456-426614174000", "123e4567"),
+    ({"type": "string", "constraints": {"pattern": "[A-Z][0-9]{2}"}}, T.StringType(), "VARCHAR2(4000 CHAR)",
+     "pattern", "C50", "C50X"),
+    ({"type": "string", "missingValues": [""]}, T.StringType(), "VARCHAR2(4000 CHAR)", None, None, None),
+    ({"type": "number", "decimalChar": "."}, T.DoubleType(), "NUMBER", None, None, None),
+])
+def test_documented_or_obvious_values_are_understood(field, spark_type, oracle, regex, good, bad):
+    import re
+
+    table = parse_table({"name": "X", "fields": [{"name": "A", **field}]}, "inline")
+    f = table.field("A")
+    assert f.spark_type == spark_type and f.oracle_column_type == oracle
+    if regex:
+        assert re.match(f.value_regex, good) and not re.match(f.value_regex, bad)
+
+
+def test_an_override_corrects_a_published_schema_and_is_listed(tmp_path):
+    from pds_spark.catalog.reader import Overrides
+    from pds_spark.errors import SettingsError
+
+    schemas = tmp_path / "schemas"
+    schemas.mkdir()
+    _write(schemas, "T_BADaaB", {"name": "T_BADaaB", "fields": [{"name": "A"}, {"name": "B", "type_oracle": "blob"}]})
+    conf = tmp_path / "catalog.toml"
+    conf.write_text('[[field]]\ntable = "T_BADaaB"\nfield = "B"\nset = { type_oracle = "VARCHAR2", length = "8" }\n'
+                    'reason = "published as a blob, holds 8-character codes"\n\n'
+                    '[[field]]\ntable = "T_BADaaB"\nfield = "NO_SUCH"\nset = { type = "string" }\nreason = "typo"\n')
+    catalogue = Catalogue.load(schemas, overrides=Overrides.read(conf))
+    assert not catalogue.refused and catalogue.table("T_BAD20B").field("B").oracle_column_type == "VARCHAR2(8 CHAR)"
+    assert catalogue.problems() == ["override matches no published table or field: T_BADaaB.NO_SUCH: "
+                                    "type = 'string' (typo)"]
+    conf.write_text('[[field]]\ntable = "T_BADaaB"\nfield = "B"\nset = { type = "string" }\n')
+    with pytest.raises(SettingsError, match=r"field\[1\].*needs a reason"):
+        Overrides.read(conf)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import gzip
+import json
 import shutil
 from pathlib import Path
 
@@ -515,3 +516,36 @@ def test_raw_identifiers_reach_no_table_and_no_delta_log(spark, corpus, clean_lo
     assert len(stored) == len(raw) and not stored & raw
     logs = "".join(p.read_text(errors="replace") for p in (root / "wh").rglob("_delta_log/*.json"))
     assert not any(value in logs for value in raw)  # file statistics hold pseudonyms only
+
+
+def test_a_refused_schema_stops_only_its_table(spark, settings, corpus, tmp_path, capsys):
+    from tests.test_conformity import run
+
+    schemas = tmp_path / "schemas"
+    shutil.copytree(SNDS / "schemas", schemas)
+    ben = next(schemas.rglob("IR_BEN_R.json"))
+    doc = json.loads(ben.read_text(encoding="utf-8"))
+    doc["fields"][3]["type_oracle"] = "blob"  # a value no reader can take without guessing
+    ben.write_text(json.dumps(doc), encoding="utf-8")
+    broken_field = doc["fields"][3]["name"]
+    capsys.readouterr()
+    assert run("catalog", settings, "check", "--set", f"paths.catalog={schemas}") == 2
+    out = capsys.readouterr().out
+    assert f"refused IR_BEN_R: {ben}, field '{broken_field}': unknown type_oracle 'blob'" in out
+    assert "146 tables" in out
+
+    wh = tmp_path / "wh"
+    code = run("ingest", settings, "--source", str(corpus / "delivery"), "--catalog", str(schemas),
+               "--warehouse", str(wh), "--tables", "ER_PRS_F", "IR_BEN_R", "--no-quality")
+    out = capsys.readouterr().out
+    assert code == 3 and "their schema refused" in out and "unknown type_oracle 'blob'" in out
+    ledger = spark.read.format("delta").load(str(wh / "ledger")).collect()
+    ben_files = [r for r in ledger if "IR_BEN_R" in r.file]
+    assert ben_files and all(r.status == "unmapped" and r.table == "_UNMAPPED" and "schema refused: IR_BEN_R" in r.reason
+                             for r in ben_files)
+    assert {r.status for r in ledger if "ER_PRS_F" in r.file} == {"loaded"}
+    assert sum(r.rows_read for r in ledger) == sum(r.rows_loaded + r.rows_quarantined for r in ledger)
+    quarantined = spark.read.format("delta").load(str(wh / "quarantine" / "_UNMAPPED"))
+    assert quarantined.count() == sum(r.rows_read for r in ben_files)
+    assert spark.read.format("delta").load(str(wh / "snds" / "ER_PRS_F")).count() == \
+        sum(r.rows_loaded for r in ledger if "ER_PRS_F" in r.file)

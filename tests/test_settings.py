@@ -14,6 +14,7 @@ def _copy(tmp_path: Path, extra: str) -> Path:
     text = (CONF.read_text().replace('"../', f'"{CONF.parent}/../')
             .replace('"spark-defaults.conf"', f'"{CONF.parent}/spark-defaults.conf"')
             .replace('"ingest.toml"', f'"{CONF.parent}/ingest.toml"')
+            .replace('"catalog.toml"', f'"{CONF.parent}/catalog.toml"')
             .replace('"pseudonymisation.toml"', f'"{CONF.parent}/pseudonymisation.toml"') + extra)
     path = tmp_path / "pds.toml"
     path.write_text(text)
@@ -34,7 +35,8 @@ def test_the_shipped_settings_are_valid():
     ("[spark]\nmaster = 3\n", "spark.master", "expected a non-empty string"),
 ])
 def test_a_bad_value_names_the_key_and_the_file(tmp_path, extra, key, problem):
-    shipped = CONF.read_text().split("[spark]")[0].replace('"../', f'"{CONF.parent}/../')
+    shipped = (CONF.read_text().split("[spark]")[0].replace('"../', f'"{CONF.parent}/../')
+               .replace('"catalog.toml"', f'"{CONF.parent}/catalog.toml"'))
     path = tmp_path / "pds.toml"
     path.write_text(shipped + f'[spark]\njars = "x"\ndefaults = "{CONF.parent}/spark-defaults.conf"\n'
                     .replace("[spark]\n", "[spark]\n" + (extra.split("\n", 1)[1] if extra.startswith("[spark]") else ""))

@@ -1,4 +1,8 @@
-"""The SNDS catalogue: every table schema of a folder, name resolution, code lists."""
+"""The SNDS catalogue: every table schema of a folder, name resolution, code lists.
+
+A schema that cannot be read is refused for its table only (`refused`): every other
+table stays usable, and a delivered file of a refused table is named as such.
+"""
 
 from __future__ import annotations
 
@@ -6,8 +10,8 @@ import difflib
 import re
 from pathlib import Path
 
-from pds_spark.catalog.model import Table
-from pds_spark.catalog.reader import Resolved, read_table
+from pds_spark.catalog.model import Refusal, Table, is_templated, name_pattern
+from pds_spark.catalog.reader import Overrides, Resolved, read_document, read_table
 from pds_spark.errors import CatalogError
 
 FILE_SUFFIXES = re.compile(r"(\.(csv|txt|dat))?(\.(gz|bz2|deflate|zst))?$", re.IGNORECASE)
@@ -22,33 +26,63 @@ def strip_file_suffixes(file_name: str) -> str:
 class Catalogue:
     """Tables by name; resolves delivered names (T_MCO14B) to tables and periods."""
 
-    def __init__(self, tables: dict[str, Table], nomenclatures: Path | None = None):
+    def __init__(self, tables: dict[str, Table], nomenclatures: Path | None = None,
+                 refused: list[Refusal] | None = None, overrides: Overrides | None = None):
         self.tables = dict(sorted(tables.items()))
+        self.refused = sorted(refused or [], key=lambda r: (r.name.upper(), r.source))
+        self.overrides = overrides or Overrides()
         self._upper = {name.upper(): t for name, t in self.tables.items()}
         self._templated = [t for t in self.tables.values() if t.is_templated]
         self.nomenclature_dir = Path(nomenclatures) if nomenclatures else None
         self._code_lists: dict[str, Path] | None = None
 
     @classmethod
-    def load(cls, schemas: str | Path, nomenclatures: str | Path | None = None) -> "Catalogue":
+    def load(cls, schemas: str | Path, nomenclatures: str | Path | None = None,
+             overrides: Overrides | None = None) -> "Catalogue":
+        """Every schema under `schemas`; one that cannot be read is refused for its table only."""
         root = Path(schemas)
         if not root.is_dir():
             raise CatalogError(str(root), "catalogue folder not found")
+        overrides = overrides or Overrides()
         tables: dict[str, Table] = {}
-        for path in sorted(root.rglob("*.json")):
-            table = read_table(path)
+        refused: dict[str, list[Refusal]] = {}
+        paths = sorted(root.rglob("*.json"))
+        for path in paths:
+            try:
+                table = read_table(path, overrides)
+            except CatalogError as e:
+                name = _declared_name(path)
+                refused.setdefault(name.upper(), []).append(Refusal(name, str(path), e.problem, e.field))
+                continue
             other = tables.get(table.name.upper())
-            if other:
-                raise CatalogError(str(path), f"table {table.name} is also declared in {other.source}")
+            if other:  # two schemas for one table: neither is chosen
+                for t in (other, table):
+                    refused.setdefault(t.name.upper(), []).append(Refusal(
+                        t.name, t.source, f"table {t.name} is declared in {other.source} and {table.source}"))
+                continue
             tables[table.name.upper()] = table
-        tables = {t.name: t for t in tables.values()}
-        if not tables:
+        for upper in refused:
+            tables.pop(upper, None)  # a name refused once is refused whole
+        if not paths:
             raise CatalogError(str(root), "no table schema (*.json) in the catalogue folder")
-        return cls(tables, nomenclatures)
+        return cls({t.name: t for t in tables.values()}, nomenclatures,
+                   [r for rs in refused.values() for r in rs], overrides)
 
     @classmethod
     def from_settings(cls, settings) -> "Catalogue":
-        return cls.load(settings.paths.catalog, settings.paths.nomenclatures)
+        return cls.load(settings.paths.catalog, settings.paths.nomenclatures,
+                        Overrides.read(settings.paths.catalog_overrides))
+
+    def refusal(self, name: str) -> Refusal | None:
+        """The refusal of the table a delivered name (`T_MCO14B.csv`) or table name belongs to."""
+        stem = strip_file_suffixes(name)
+        base = PERIOD_SUFFIX.match(stem)
+        for r in self.refused:
+            if r.name.upper() == stem.upper() or (base and r.name.upper() == base.group("base").upper()):
+                return r
+            if is_templated(r.name) and name_pattern(r.name).fullmatch(stem):
+                return r
+        return None
 
     def __len__(self) -> int:
         return len(self.tables)
@@ -64,6 +98,10 @@ class Catalogue:
         resolved = self.resolve(name)
         if resolved:
             return resolved.table
+        refusal = self.refusal(name)
+        if refusal:
+            raise CatalogError(refusal.source, f"the schema of table {refusal.name} was refused: {refusal.reason}",
+                               refusal.field)
         close = difflib.get_close_matches(name.upper(), list(self._upper), n=3)
         hint = f" (did you mean {', '.join(close)}?)" if close else ""
         raise CatalogError("catalogue", f"no table named {name!r}{hint}")
@@ -104,6 +142,11 @@ class Catalogue:
             spark.createDataFrame([], table.spark_schema)
         return sum(len(t.fields) for t in self.tables.values())
 
+    def problems(self) -> list[str]:
+        """What makes `jobs/catalog.py check` fail: refused schemas, overrides that match nothing."""
+        return ([f"refused {r.describe()}" for r in self.refused]
+                + [f"override matches no published table or field: {o.describe()}" for o in self.overrides.unused()])
+
     def notes(self) -> list[str]:
         """Every field the reader had to settle (e.g. contradictory boolean values)."""
         return [f"{t.name}.{f.name}: {f.note}" for t in self.tables.values() for f in t.fields if f.note]
@@ -115,3 +158,13 @@ class Catalogue:
         if self._code_lists is None:
             self._code_lists = {p.stem.upper(): p for p in sorted(self.nomenclature_dir.rglob("*.csv"))}
         return self._code_lists.get(reference.partition(":")[0].upper())
+
+
+def _declared_name(path: Path) -> str:
+    """The table a schema file declares, as far as it can be read: its `name`, else the file's stem."""
+    try:
+        doc = read_document(path)
+    except CatalogError:
+        return path.stem
+    name = doc.get("name") if isinstance(doc, dict) else None
+    return name if isinstance(name, str) and name else path.stem

@@ -17,6 +17,39 @@ NAME_TOKENS = (
 )
 
 
+def name_pattern(name: str) -> re.Pattern:
+    """Matches the delivered names of a published table name (T_MCOaaB: T_MCO14B)."""
+    rx, rest = "", name
+    while rest:
+        for token, group in NAME_TOKENS:
+            if rest.startswith(token):
+                rx += group
+                rest = rest[len(token):]
+                break
+        else:
+            rx += re.escape(rest[0])
+            rest = rest[1:]
+    return re.compile(rx, re.IGNORECASE)
+
+
+def is_templated(name: str) -> bool:
+    return any(token in name for token, _ in NAME_TOKENS)
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """A table whose published schema could not be read: the table is unusable, the rest is not."""
+
+    name: str  # the schema's `name`, or its file's stem when even that cannot be read
+    source: str  # the schema file
+    reason: str
+    field: str | None = None
+
+    def describe(self) -> str:
+        where = f"{self.source}, field '{self.field}'" if self.field else self.source
+        return f"{self.name}: {where}: {self.reason}"
+
+
 @dataclass(frozen=True)
 class Field:
     name: str
@@ -36,6 +69,7 @@ class Field:
     maximum: Any = None
     enum: tuple[str, ...] | None = None
     min_length: int | None = None
+    max_length: int | None = None
     true_values: tuple[str, ...] = ("true", "True", "TRUE", "1")
     false_values: tuple[str, ...] = ("false", "False", "FALSE", "0")
     description: str = ""
@@ -44,7 +78,7 @@ class Field:
     @property
     def oracle_column_type(self) -> str:
         """Column type for an Oracle export (NUMBER(p,s), VARCHAR2(n CHAR), DATE)."""
-        if isinstance(self.spark_type, TimestampType):
+        if isinstance(self.spark_type, TimestampType) or self.oracle_type == "timestamp":
             return "TIMESTAMP"
         if self.oracle_type == "date" or isinstance(self.spark_type, DateType):
             return "DATE"
@@ -103,22 +137,12 @@ class Table:
 
     @property
     def is_templated(self) -> bool:
-        return any(token in self.name for token, _ in NAME_TOKENS)
+        return is_templated(self.name)
 
     @property
     def name_regex(self) -> re.Pattern:
         """Matches the names of this table's delivered instances (T_MCO14B, ER_PRS_F)."""
-        rx, rest = "", self.name
-        while rest:
-            for token, group in NAME_TOKENS:
-                if rest.startswith(token):
-                    rx += group
-                    rest = rest[len(token):]
-                    break
-            else:
-                rx += re.escape(rest[0])
-                rest = rest[1:]
-        return re.compile(rx, re.IGNORECASE)
+        return name_pattern(self.name)
 
     def instance_name(self, year: int | None = None, variant: str | None = None) -> str:
         """The delivered name for a period: T_MCOaaB + 2014 -> T_MCO14B."""

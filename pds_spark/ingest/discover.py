@@ -36,6 +36,7 @@ class DeliveryFile:
     table: Table | None
     period: str  # '2014', '201401', or NO_PERIOD for tables without a period in their name
     unreadable: str | None = None  # why the file cannot be read to its end (truncated gzip, ...)
+    refused: str | None = None  # why its table cannot be loaded (its schema was refused)
 
     @property
     def compressed(self) -> bool:
@@ -98,15 +99,19 @@ def discover(source: Path, catalogue: Catalogue, tables: set[str] | None = None,
         resolved = catalogue.resolve(path.name)
         table = resolved.table if resolved else None
         period = (resolved.period or NO_PERIOD) if resolved else NO_PERIOD
+        refusal = None if resolved else catalogue.refusal(path.name)
         return DeliveryFile(path.resolve(), path.relative_to(source).as_posix(), path.stat().st_size, checksum,
                             lines, complete, header.decode("utf-8", errors="replace") if lines else None,
-                            table, period, broken)
+                            table, period, broken,
+                            f"schema refused: {refusal.describe()}" if refusal else None)
 
     with ThreadPoolExecutor(max_workers=max(1, threads)) as pool:
         found = list(pool.map(one, paths))
     if tables:
         wanted = {t.upper() for t in tables}
         found = [f for f in found if f.table is None or f.table.name.upper() in wanted]
+        found = [f for f in found if f.table is not None or catalogue.refusal(f.path.name) is None
+                 or catalogue.refusal(f.path.name).name.upper() in wanted]
     return found
 
 

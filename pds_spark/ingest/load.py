@@ -407,7 +407,8 @@ class Loader:
     def _load_table(self, name: str, files: list[DeliveryFile]) -> list[FileOutcome]:
         started = time.monotonic()
         if name == UNMAPPED:
-            return self._quarantine_whole(None, files, "file: maps to no catalogue table")
+            return self._quarantine_whole(None, files, None, {
+                f.relative: f.refused or "file: maps to no catalogue table" for f in files})
         table = files[0].table
         fits, misfits = [], []
         for f in files:
