@@ -44,6 +44,7 @@ from pds_spark.warehouse import (Warehouse, create_table, delta_conflicts, delta
 
 log = logging.getLogger("pds.ingest")
 
+REPLACEMENT = "\ufffd"  # what decoding puts in place of an invalid byte
 LINE_MASK = (1 << 33) - 1  # monotonically_increasing_id: partition << 33 | row in partition
 LINEAGE = [T.StructField("_source_file", T.StringType(), False),
            T.StructField("_delivery_id", T.StringType(), False),
@@ -161,8 +162,14 @@ def numbered_lines(spark: SparkSession, files: list[tuple[int, DeliveryFile]],
         # SQL text, not Column calls: one JVM round trip per expression however many files
         file_id = f"try_element_at({_sql_map((sql_text(str(f.path)), str(i)) for i, f in files)}, {DECODED_PATH})"
         text = "CASE WHEN endswith(value, '\\n') THEN substr(value, 1, length(value) - 1) ELSE value END"
-        numbered_text = (f"transform(split({text}, '\\n'), (text, i) -> named_struct("
-                         "'value', regexp_replace(text, '\\r$', ''), '_line', CAST(i + 1 AS BIGINT)))")
+        # splitting decodes the text, which turns an invalid byte into U+FFFD: in a file that is not
+        # valid UTF-8, a U+FFFD is made an invalid byte again, so that its line is refused as such
+        # (the file is tested once, outside the lambda)
+        line = "regexp_replace(text, '\\r$', '')"
+        lines = [f"transform(split({text}, '\\n'), (text, i) -> named_struct("
+                 f"'value', {v}, '_line', CAST(i + 1 AS BIGINT)))"
+                 for v in (line, f"replace({line}, {sql_text(REPLACEMENT)}, CAST(X'FF' AS STRING))")]
+        numbered_text = f"CASE WHEN is_valid_utf8(value) THEN {lines[0]} ELSE {lines[1]} END"
         kept = f"filter({numbered_text}, x -> x._line > 1)" if data_only else numbered_text
         return select_sql(read_text(spark, paths, wholetext=True),
                           [f"{file_id} AS _file_id", *_columns(files, extra, file_id), f"inline({kept})"])
