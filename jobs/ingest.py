@@ -13,8 +13,9 @@ A file of a table whose schema the catalogue refused goes whole to the unmapped 
 with the refusal as its reason; the rest of the delivery loads, and the job exits 3.
 A compressed file that cannot be read to its end (truncated or corrupt) is recorded as
 unreadable (ledger and unmapped quarantine, with the reason); the rest of its table loads.
-Exit code 3 when the share of quarantined rows exceeds [ingest] max_quarantine_ratio, or
-when a file is unreadable or belongs to a table whose schema was refused.
+Exit code 3 when the share of quarantined rows exceeds [ingest] max_quarantine_ratio, when
+the quality checks find an error (keys, foreign keys, a period that lost rows), or when a
+file is unreadable or belongs to a table whose schema was refused.
 """
 
 import sys
@@ -77,9 +78,9 @@ def body(run: JobRun):
         for o in by_status.get(status, []):
             run.summary.append(f"  {status}: {o.file.relative}: {o.reason}")
     loaded = sorted({o.file.table.name for o in result.outcomes if o.status == "loaded"})
-    if loaded and not a.no_quality:
-        quality_step(run, catalogue, loaded)
     code = ExitCode.OK
+    if loaded and not a.no_quality and quality_step(run, catalogue, loaded):
+        code = ExitCode.THRESHOLD  # quality errors (keys, foreign keys, a period that lost rows)
     if result.quarantine_ratio > run.settings.ingest.max_quarantine_ratio:
         run.summary.append(f"quarantine above the threshold of {run.settings.ingest.max_quarantine_ratio:.3%}")
         code = ExitCode.THRESHOLD

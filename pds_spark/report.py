@@ -18,6 +18,13 @@ th{background:#f2f2f2}td.num{text-align:right;font-variant-numeric:tabular-nums}
 .bar{display:inline-block;height:.8em;background:#5b8def;vertical-align:middle}"""
 
 
+@dataclass(frozen=True)
+class Markup:
+    """A cell written as is: markup this module's caller built (an inline SVG chart)."""
+
+    html: str
+
+
 @dataclass
 class Section:
     heading: str
@@ -27,6 +34,8 @@ class Section:
 
 
 def _cell(value: Any) -> str:
+    if isinstance(value, Markup):
+        return f"<td>{value.html}</td>"
     if isinstance(value, bool):
         return f'<td class="{"ok" if value else "bad"}">{"yes" if value else "no"}</td>'
     if isinstance(value, (int, float)):

@@ -63,6 +63,20 @@ class IngestSettings:
 
 
 @dataclass(frozen=True, kw_only=True)
+class QualitySettings:
+    # a period that lost more than this share of its rows since its previous check: an error
+    max_period_loss: float = _rule(default=0.5, min=0.0, max=1.0)
+    # a period that grew by more than this share (1.0: doubled): a warning
+    max_period_growth: float = _rule(default=1.0, min=0.0, max=1000.0)
+    # a null rate or code-list miss rate further from its previous checks than this many
+    # standard deviations, and by at least drift_min_change, is a warning (drift)
+    drift_sigmas: float = _rule(default=3.0, min=0.5, max=100.0)
+    drift_min_change: float = _rule(default=0.05, min=0.0, max=1.0)
+    drift_min_runs: int = _rule(default=3, min=2, max=100)  # previous checks needed to judge
+    drift_runs: int = _rule(default=12, min=2, max=100)  # previous checks drawn and compared
+
+
+@dataclass(frozen=True, kw_only=True)
 class PseudonymisationSettings:
     policy: Path = _rule(must_exist=True)
     keystore: Path = _rule()
@@ -82,6 +96,7 @@ class Settings:
     paths: PathSettings
     spark: SparkSettings
     ingest: IngestSettings
+    quality: QualitySettings
     pseudonymisation: PseudonymisationSettings
     access: AccessSettings
     overrides: dict = field(default_factory=dict, compare=False)  # the --set of this run
@@ -96,7 +111,7 @@ class Settings:
                 if dotted not in JOB_SETTINGS and self.value(dotted) != platform.value(dotted)}
 
 
-SECTIONS = {"paths": PathSettings, "spark": SparkSettings, "ingest": IngestSettings,
+SECTIONS = {"paths": PathSettings, "spark": SparkSettings, "ingest": IngestSettings, "quality": QualitySettings,
             "pseudonymisation": PseudonymisationSettings, "access": AccessSettings}
 
 

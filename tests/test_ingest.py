@@ -422,6 +422,9 @@ def test_quality_checks_keys_codes_and_periods_and_writes_a_report(spark, catalo
     wh = Warehouse(root / "wh")
     rules = IngestRules.from_settings(settings)
     tables = ["ER_PRS_F", "ER_PHA_F", "IR_BEN_R", "T_MCOaaB", "T_MCOaaC"]
+    loaded = sorted(p.name for p in (root / "wh" / "snds").iterdir())
+    everything, _ = run_quality(spark, wh, catalogue, loaded, list(rules.foreign_keys), tmp_path / "all.html")
+    assert [f"{m.table} {m.check} {m.column}: {m.detail}" for m in everything if not m.passed] == []  # clean data
     metrics, report = run_quality(spark, wh, catalogue, tables, list(rules.foreign_keys), tmp_path / "q.html")
     by = {(m.table, m.check, m.column): m for m in metrics}
     nine = "DCT_ORD_NUM,FLX_DIS_DTD,FLX_EMT_NUM,FLX_EMT_ORD,FLX_EMT_TYP,FLX_TRT_DTD,ORG_CLE_NUM,PRS_ORD_NUM,REM_TYP_AFF"

@@ -49,7 +49,7 @@ def nir_like(value: Column) -> Column:
 
 @lru_cache(maxsize=4)
 def _name_rows(names_dir: str, min_length: int, min_count: int) -> tuple[str, ...]:
-    from pds_spark.synth.codes import insee_names
+    from pds_spark.catalog.names import insee_names
 
     lists = insee_names(Path(names_dir))
     return tuple(sorted({n.upper() for part in lists.values() for n, c in part

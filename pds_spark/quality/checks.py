@@ -1,8 +1,9 @@
 """Quality checks of one loaded table, each a small aggregate computed in Spark.
 
 Only counts, rates and bounds reach the driver (one row per check), never rows.
-Severity: an `error` fails the run (duplicate primary keys, orphan foreign keys),
-a `warning` is reported (codes outside their list, a period that changed a lot).
+Severity: an `error` fails the run (duplicate primary keys, orphan foreign keys, a period
+that lost more than a configured share of its rows); a `warning` is reported and never
+fails it (codes outside their list, a period that grew a lot, drift).
 """
 
 from __future__ import annotations
@@ -15,8 +16,9 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from pds_spark.catalog import Catalogue
-from pds_spark.catalog.model import Table
-from pds_spark.sqltext import quoted
+from pds_spark.catalog.codes import CodeList, normal_sql
+from pds_spark.catalog.model import Field, Table
+from pds_spark.sqltext import quoted, sql_text
 
 NUMERIC = (T.IntegralType, T.FractionalType, T.DateType, T.TimestampType)
 
@@ -69,9 +71,12 @@ def foreign_key(child: DataFrame, table: Table, columns: list[str], parent: Data
     keyed = child.where(" AND ".join(f"{quoted(c)} IS NOT NULL" for c in columns))
     if where:
         keyed = keyed.where(where)
-    left = keyed.select(*[F.col(quoted(c)).alias(f"k{i}") for i, c in enumerate(columns)])
-    right = (parent.select(*[F.col(quoted(c)).alias(f"k{i}") for i, c in enumerate(ref_columns)]).distinct()
-             .withColumn("_found", F.lit(True)))
+    # keys of two types (a code as text here, as a number there) are compared as text, trimmed
+    same = [child.schema[c].dataType == parent.schema[r].dataType for c, r in zip(columns, ref_columns)]
+    key = lambda c, same_type: F.col(quoted(c)) if same_type else F.trim(F.col(quoted(c)).cast("string"))  # noqa: E731
+    left = keyed.select(*[key(c, s).alias(f"k{i}") for i, (c, s) in enumerate(zip(columns, same))])
+    right = (parent.select(*[key(c, s).alias(f"k{i}") for i, (c, s) in enumerate(zip(ref_columns, same))])
+             .distinct().withColumn("_found", F.lit(True)))
     keys = [f"k{i}" for i in range(len(columns))]
     stats = left.join(right, keys, "left").agg(F.count(F.lit(1)).alias("total"),
                                               F.count_if(F.col("_found").isNull()).alias("orphans")).first()
@@ -82,29 +87,31 @@ def foreign_key(child: DataFrame, table: Table, columns: list[str], parent: Data
                   + (f" [{where}]" if where else ""))
 
 
-def code_lists(spark: SparkSession, df: DataFrame, table: Table, codes_of: Callable[[str], tuple[str, ...]]) -> list[Metric]:
-    """Values outside their code list, for every field that names one: one job per table."""
-    fields = []
-    frames = []
+def code_lists(spark: SparkSession, df: DataFrame, table: Table,
+               codes_of: Callable[[Field], CodeList | None]) -> list[Metric]:
+    """Values outside their code list, for every field that names one: one job per table.
+    Both sides in the field's normal form (`pds_spark.catalog.codes`): like with like."""
+    lists: list[tuple[Field, CodeList]] = []
     for f in table.fields:
         if not f.nomenclature or f.name not in df.columns or isinstance(f.spark_type, (T.DateType, T.TimestampType)):
             continue  # dates name the date dimension (IR_DTE_V), not a list of codes
-        codes = codes_of(f.nomenclature)
-        if not codes:
-            continue
-        numeric = isinstance(f.spark_type, (T.IntegralType, T.DecimalType))
-        norm = [str(int(c)) if numeric and c.strip().lstrip("-").isdigit() else c.strip() for c in codes]
-        frames.append((f.name, sorted(set(norm))))
-        fields.append(f)
-    if not fields:
+        found = codes_of(f)
+        if found and found.codes:
+            lists.append((f, found))
+    if not lists:
         return []
     import pandas as pd
 
-    codes_df = spark.createDataFrame(pd.DataFrame(
-        [(name, c) for name, values in frames for c in values], columns=["column", "code"]), "column string, code string")
+    raw = spark.createDataFrame(pd.DataFrame(
+        [(f.name, cl.kind, c) for f, cl in lists for c in cl.codes], columns=["column", "kind", "code"]),
+        "column string, kind string, code string")
+    by_kind = " ".join(f"WHEN {sql_text(k)} THEN {normal_sql('code', k)}" for k in ("integer", "number"))
+    codes_df = raw.selectExpr("column", f"CASE kind {by_kind} ELSE {normal_sql('code', 'text')} END AS code") \
+        .where("code IS NOT NULL").distinct()
     pairs = df.select(F.inline(F.array(*[
-        F.struct(F.lit(f.name).alias("column"), F.trim(F.col(quoted(f.name)).cast("string")).alias("value"))
-        for f in fields]))).where("value IS NOT NULL")
+        F.struct(F.lit(f.name).alias("column"),
+                 F.expr(normal_sql(f"CAST({quoted(f.name)} AS STRING)", cl.kind)).alias("value"))
+        for f, cl in lists]))).where("value IS NOT NULL")
     counted = pairs.groupBy("column", "value").count()
     unknown = counted.join(F.broadcast(codes_df), (counted.column == codes_df.column) & (counted.value == codes_df.code),
                            "left_anti")
@@ -114,31 +121,36 @@ def code_lists(spark: SparkSession, df: DataFrame, table: Table, codes_of: Calla
                                      F.sum(F.when(F.col("bad"), F.col("count")).otherwise(0)).alias("unknown"),
                                      F.count_if(F.col("bad")).alias("distinct_unknown")).collect()}
     out = []
-    for f in fields:
+    for f, cl in lists:
         total, bad, distinct = totals.get(f.name, (0, 0, 0))
         out.append(Metric(table.name, "code_list", f.name, value=(bad / total) if total else 0.0, passed=bad == 0,
                           severity="warning" if bad else "info",
-                          detail=f"{bad} of {total} values ({distinct} distinct) not in {f.nomenclature}"))
+                          detail=f"{bad} of {total} values ({distinct} distinct) not in {f.nomenclature}"
+                                 f" ({cl.column})"))
     return out
 
 
-def period_rows(df: DataFrame, table: Table, previous: dict[str, float], max_change: float) -> list[Metric]:
-    """Rows per period, against the previous run's count of the same period."""
+def period_rows(df: DataFrame, table: Table, previous: dict[str, float], max_loss: float,
+                max_growth: float) -> list[Metric]:
+    """Rows per period, against the previous check of the same period: a period that lost more
+    than `max_loss` of its rows is an error, one that grew by more than `max_growth` a warning.
+    A period gone since the previous check has lost all its rows."""
     out = []
-    for r in df.groupBy("_period").count().orderBy("_period").collect():  # one row per period
-        before = previous.get(r._period)
-        change = (r["count"] / before - 1) if before else None
-        ok = change is None or abs(change) <= max_change
-        out.append(Metric(table.name, "period_rows", "", r._period, float(r["count"]), ok,
-                          "info" if ok else "warning",
-                          "first load" if before is None else f"{change:+.1%} vs {int(before)} before"))
+    counts = {r._period: r["count"] for r in df.groupBy("_period").count().collect()}  # one row a period
+    for period in sorted(set(counts) | {p for p, n in previous.items() if n}):
+        rows, before = counts.get(period, 0), previous.get(period)
+        change = (rows / before - 1) if before else None
+        lost, grew = change is not None and -change > max_loss, change is not None and change > max_growth
+        out.append(Metric(table.name, "period_rows", "", period, float(rows), not (lost or grew),
+                          "error" if lost else "warning" if grew else "info",
+                          "first load" if before is None else f"{change:+.1%} vs {int(before):,} before"))
     return out
 
 
 def check_table(spark: SparkSession, df: DataFrame, table: Table, catalogue: Catalogue,
                 load_table: Callable[[str], DataFrame | None], extra_fks: list[dict],
-                codes_of: Callable[[str], tuple[str, ...]], previous: dict[str, float],
-                max_period_change: float = 0.5) -> list[Metric]:
+                codes_of: Callable[[Field], CodeList | None], previous: dict[str, float],
+                max_period_loss: float = 0.5, max_period_growth: float = 1.0) -> list[Metric]:
     metrics = profile(df, table) + primary_key(df, table)
     fks = {(tuple(fk.fields), fk.table): (list(fk.ref_fields), None) for fk in table.foreign_keys}
     for fk in extra_fks:  # conf/ingest.toml adds rules, or narrows the catalogue's with `where`
@@ -155,5 +167,5 @@ def check_table(spark: SparkSession, df: DataFrame, table: Table, catalogue: Cat
             continue
         metrics.append(foreign_key(df, table, columns, parent, ref, ref_columns, where))
     metrics += code_lists(spark, df, table, codes_of)
-    metrics += period_rows(df, table, previous, max_period_change)
+    metrics += period_rows(df, table, previous, max_period_loss, max_period_growth)
     return metrics

@@ -15,7 +15,10 @@ from pyspark.sql import types as T
 
 from pds_spark import report
 from pds_spark.catalog import Catalogue
+from pds_spark.catalog.codes import code_list
+from pds_spark.quality import drift
 from pds_spark.quality.checks import Metric, check_table
+from pds_spark.settings import QualitySettings
 from pds_spark.warehouse import Warehouse, delta_exists
 
 log = logging.getLogger("pds.quality")
@@ -42,11 +45,11 @@ def _previous_period_rows(spark: SparkSession, warehouse: Warehouse, tables: lis
 
 
 def run_quality(spark: SparkSession, warehouse: Warehouse, catalogue: Catalogue, tables: list[str],
-                extra_fks: list[dict], report_path: Path, progress: Callable[[str], None] = log.info
-                ) -> tuple[list[Metric], Path]:
-    """Check each table, append the metrics to the quality-metrics table, write the HTML report."""
-    from pds_spark.synth.codes import code_list
-
+                extra_fks: list[dict], report_path: Path, progress: Callable[[str], None] = log.info,
+                quality: QualitySettings | None = None) -> tuple[list[Metric], Path]:
+    """Check each table, append the metrics to the quality-metrics table, compare them with the
+    previous checks (drift), write the HTML report with its charts."""
+    quality = quality or QualitySettings()
     run_id, run_at = uuid.uuid4().hex[:12], datetime.now(timezone.utc).replace(microsecond=0, tzinfo=None)
     previous = _previous_period_rows(spark, warehouse, tables)
     cache: dict[str, DataFrame | None] = {}
@@ -63,19 +66,23 @@ def run_quality(spark: SparkSession, warehouse: Warehouse, catalogue: Catalogue,
         if df is None:
             continue
         found = check_table(spark, df, catalogue.table(name), catalogue, load, extra_fks,
-                            lambda ref: code_list(catalogue, ref), previous.get(name, {}))
+                            lambda f: code_list(catalogue, f.nomenclature, f), previous.get(name, {}),
+                            quality.max_period_loss, quality.max_period_growth)
         metrics += found
         failed = [m for m in found if not m.passed]
         progress(f"quality [{i}/{len(tables)}] {name}: {len(found)} metrics, "
                  f"{sum(m.severity == 'error' for m in failed)} errors, {sum(m.severity == 'warning' for m in failed)} warnings")
     rows = [(run_id, run_at, m.table, m.check, m.column, m.period, m.value, m.passed, m.severity, m.detail)
             for m in metrics]
+    drawn: list[drift.Series] = []
     if rows:
         spark.createDataFrame(rows, METRICS_SCHEMA).write.format("delta").mode("append").save(warehouse.quality_metrics)
-    return metrics, write_report(report_path, run_id, metrics)
+        drawn = drift.series(spark, warehouse.quality_metrics, run_id, sorted({m.table for m in metrics}), quality)
+        metrics += drift.findings(drawn)
+    return metrics, write_report(report_path, run_id, metrics, drawn)
 
 
-def write_report(path: Path, run_id: str, metrics: list[Metric]) -> Path:
+def write_report(path: Path, run_id: str, metrics: list[Metric], drawn: list[drift.Series] = ()) -> Path:
     errors = [m for m in metrics if not m.passed and m.severity == "error"]
     warnings = [m for m in metrics if not m.passed and m.severity == "warning"]
     tables = sorted({m.table for m in metrics})
@@ -93,10 +100,20 @@ def write_report(path: Path, run_id: str, metrics: list[Metric]) -> Path:
         report.Section("Tables", [f"run {run_id}"], ["table", "rows", "errors", "warnings"], summary),
         report.Section("Errors (primary keys, foreign keys)", [], ["table", "check", "columns", "detail"],
                        [(m.table, m.check, m.column, m.detail) for m in errors]),
-        report.Section("Warnings (code lists, rows per period)", [], ["table", "check", "column", "period", "detail"],
+        report.Section("Warnings (code lists, rows per period, drift)", [],
+                       ["table", "check", "column", "period", "detail"],
                        [(m.table, m.check, m.column, m.period, m.detail) for m in warnings]),
-        report.Section("Rows per period", [], ["table", "period", "rows", "compared with the previous load"],
-                       [(m.table, m.period, int(m.value or 0), m.detail) for m in metrics if m.check == "period_rows"]),
+        report.Section("Rows per period over the checks", [
+            "Each line is a period's rows at each quality check, oldest first; the shaded band is what "
+            "its previous checks allow; the last point is this check, red when outside the band."],
+            ["table", "period", "rows", "compared with the previous check", "over the checks"],
+            [(m.table, m.period, int(m.value or 0), m.detail, _chart(drawn, m))
+             for m in metrics if m.check == "period_rows"]),
+        report.Section("Drift of null rates and code-list misses", [
+            "Measures further from their previous checks than the band allows (none when all are steady)."],
+            ["table", "check", "column", "latest", "over the checks"],
+            [(s.table, s.check, s.column, f"{s.values[-1]:.1%}", report.Markup(drift.sparkline(s)))
+             for s in drawn if s.check != "period_rows" and s.out_of_band]),
         report.Section("Mostly empty columns (over 50 % null)", [], ["table", "column", "null rate"], nulls),
     ]
     return report.write(path, "Quality of loaded tables", verdict, ok, sections,
@@ -110,10 +127,16 @@ def quality_step(run, catalogue, tables: list[str], report_path: Path | None = N
     from pds_spark.ingest.rules import IngestRules
 
     rules = IngestRules.from_settings(run.settings)
-    metrics, written = run_quality(run.spark, run.warehouse, catalogue, tables, list(rules.foreign_keys), path)
+    metrics, written = run_quality(run.spark, run.warehouse, catalogue, tables, list(rules.foreign_keys), path,
+                                   quality=run.settings.quality)
     errors = [m for m in metrics if not m.passed and m.severity == "error"]
     warnings = [m for m in metrics if not m.passed and m.severity == "warning"]
     run.output(written)
     run.summary.append(f"quality: {len(tables)} tables, {len(errors)} errors, {len(warnings)} warnings: {written}")
-    run.summary += [f"  error: {m.table} {m.check} ({m.column}): {m.detail}" for m in errors[:20]]
+    run.summary += [f"  error: {m.table} {m.check} ({m.column or m.period}): {m.detail}" for m in errors[:20]]
     return len(errors)
+
+
+def _chart(drawn: list[drift.Series], m: Metric) -> report.Markup | str:
+    s = next((s for s in drawn if (s.table, s.check, s.period) == (m.table, "period_rows", m.period)), None)
+    return report.Markup(drift.sparkline(s)) if s else ""

@@ -33,15 +33,15 @@ def value_sql(field: Field, seed: int, salt: str, keys: list[str], year: str,
     s = f"{salt}.{field.name}"
     spark_type = field.spark_type
     codes: tuple | list = ()
-    if field.nomenclature:
-        codes = C.fitting_codes(catalogue, field.nomenclature, field.type, field.length)
+    if field.nomenclature and field.type not in ("yearmonth", "year", "date", "datetime"):
+        codes = C.fitting_codes(catalogue, field)  # the list's column and form that quality compares with
     if field.enum:
         codes = [c for c in field.enum if C.fits(c, field) or field.type != "string"]
     type_sql = spark_type.simpleString()
     u = u_sql(seed, s, *keys)
     day = f"date_add(make_date({year}, 1, 1), CAST({randint_sql(seed, s, 0, 364, *keys)} AS INT))"
 
-    if codes and isinstance(spark_type, (T.StringType, T.IntegerType, T.LongType)):
+    if codes and isinstance(spark_type, (T.StringType, T.IntegerType, T.LongType, T.DoubleType)):
         v = pick_sql(seed, s, C.sample(codes, seed, s, MAX_LITERAL_CODES), *keys)
     elif field.value_regex and field.type == "yearmonth":
         v = f"format_string('%04d%02d', {year}, {randint_sql(seed, s, 1, 12, *keys)})"
@@ -91,8 +91,9 @@ def complete(df: DataFrame, table: Table, seed: int, keys: list[str], year: str,
         elif f.name.upper() in have:
             out.append(f"CAST({name} AS {f.spark_type.simpleString()}) AS {name}")
         else:
-            out.append(value_sql(f, seed, table.name, keys, year_sql, catalogue,
-                                 nullable=f.name.upper() not in no_nulls) + f" AS {name}")
+            out.append(value_sql(f, seed, table.name, keys, year_sql, catalogue,  # '' is a null only if listed
+                                 nullable=f.name.upper() not in no_nulls and "" in table.missing_values)
+                       + f" AS {name}")
     extra = [quoted(c) for c in ("_year", "_sort", "_fault_key") if c in df.columns]
     return select_sql(df, [*out, *extra])
 

@@ -45,6 +45,7 @@ class Lists:
     places: DataFrame  # (place_idx, place) 'DPT|COM' of IR_GEO_V
     n_places: int
     organisms: list[str]
+    emitters: list[int]  # FLX_EMT_NUM: emitter numbers of IR_NEM_T
 
 
 def load_lists(spark: SparkSession, catalogue: Catalogue, cfg: CorpusConfig) -> Lists:
@@ -64,11 +65,13 @@ def load_lists(spark: SparkSession, catalogue: Catalogue, cfg: CorpusConfig) -> 
                     places.append(f"{dpt}|{com}")
     places = C.shuffled(sorted(set(places)) or ["075|056"], seed, "place")
     organisms = [c for c in C.code_list(catalogue, "IR_ORG_V") if len(c) == 9][:200] or ["01C731221"]
+    emitters = sorted(int(c) for c in C.code_list(catalogue, "IR_NEM_T") if c.isdigit() and int(c) <= 30) \
+        or list(range(1, 31))
     drugs = sorted({str(3400930000000 + (i * 7919) % 9_999_991) for i in range(1, 2001)}
                    - {str(cfg.planted.drug_cip13)})
     return Lists(C.indexed(spark, dgn, "dgn"), len(dgn), ald[:400] or ["I10"],
                  C.indexed(spark, acts, "act"), len(acts), C.indexed(spark, C.shuffled(drugs, seed, "drug"), "drug"),
-                 len(drugs), C.indexed(spark, places, "place"), len(places), organisms)
+                 len(drugs), C.indexed(spark, places, "place"), len(places), organisms, emitters)
 
 
 def patients(spark: SparkSession, cfg: CorpusConfig, lists: Lists, start: int = 0,
@@ -156,7 +159,7 @@ def prestation_base(spark: SparkSession, cfg: CorpusConfig, people: DataFrame, l
         F.date_add(care, randint(s, "care_end", 0, 2, r).cast("int")).alias("EXE_SOI_DTF"),
         (F.col("r") + 1).cast("long").alias("DCT_ORD_NUM"),
         flux.alias("FLX_DIS_DTD"),
-        randint(s, "emt_num", 1, 30, r).cast("int").alias("FLX_EMT_NUM"),
+        pick(s, "emt_num", lists.emitters, r).cast("int").alias("FLX_EMT_NUM"),
         randint(s, "emt_ord", 0, 50, r).cast("int").alias("FLX_EMT_ORD"),
         F.lit(1).alias("FLX_EMT_TYP"),
         F.date_sub(flux, randint(s, "trt", 1, 20, r).cast("int")).alias("FLX_TRT_DTD"),
@@ -180,7 +183,9 @@ def er_prs_f(base: DataFrame, people: DataFrame, cfg: CorpusConfig) -> DataFrame
     paid = F.round(F.pow(uniform(s, "amount", r), 3) * 400 + 1, 2)
     return df.select(
         "*", nat.alias("PRS_NAT_REF"),
-        (F.col("_year") - F.col("BEN_NAI_ANN")).alias("BEN_AMA_COD"),
+        # IR_AMA_V codes ages in years, but the second year of life in months (1012..1023)
+        F.when(F.col("_year") - F.col("BEN_NAI_ANN") == 1, F.lit(1012))
+        .otherwise(F.col("_year") - F.col("BEN_NAI_ANN")).alias("BEN_AMA_COD"),
         paid.alias("PRS_PAI_MNT"), paid.alias("BSE_REM_BSE"),
         F.round(paid * 0.7, 2).alias("BSE_REM_MNT"),
         F.lit(1).alias("PRS_ACT_QTE"),
