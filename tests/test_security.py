@@ -286,3 +286,21 @@ def test_concurrent_ingests_of_one_delivery_record_each_file_once(spark, setting
     assert sorted(r.file for r in ledger) == ["DCIR/ER_PRS_F.csv", "DCIR/IR_BEN_R.csv"]
     for r in ledger:  # and each row loaded once
         assert spark.read.format("delta").load(str(tmp_path / "wh" / "snds" / r.table)).count() == r.rows_loaded
+
+
+def test_the_probes_attacks_through_the_front_door(spark, settings, analyst_home, corpus, tmp_path):
+    """The two attacks the probe ran through ./spark-submit.sh, run the same way."""
+    wh, conf = analyst_home
+    own = tmp_path / "own"
+    done = submit("jobs/admin.py", "init", "--set", f"paths.warehouse={own}", env={"PDS_SETTINGS": str(conf)})
+    assert done.returncode == 2, done.stdout[-2000:] + done.stderr[-2000:]
+    assert "may not change platform settings" in done.stdout + done.stderr and not own.exists()
+    last = trail_of(spark, wh)[-1]
+    assert (last.job, last.outcome) == ("admin", "usage")
+
+    entitlements = Path(settings.paths.warehouse) / "governance" / "entitlements"
+    done = submit("jobs/pseudonymise.py", "--input", str(corpus / "external" / "cohorte_externe.csv"),
+                  "--output", str(entitlements))
+    assert done.returncode == 4, done.stdout[-2000:] + done.stderr[-2000:]
+    last = [r for r in trail_of(spark, settings.paths.warehouse) if r.job == "pseudonymise"][-1]
+    assert last.outcome == "refused" and "governance area" in last.message
