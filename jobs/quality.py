@@ -26,7 +26,7 @@ def add_arguments(parser):
 
 
 def loaded_tables(run: JobRun) -> list[str]:
-    root = Path(run.warehouse.root) / "snds"
+    root = run.warehouse.snds_root
     return sorted(p.name for p in root.iterdir() if (p / "_delta_log").is_dir()) if root.is_dir() else []
 
 

@@ -50,6 +50,19 @@ class Warehouse:
     def project(self, project_id: str, table: str) -> str:
         return self._under("projects", project_id, table)
 
+    @property
+    def governance(self) -> Path:
+        """The governance store's folder (users, projects, entitlements, requests, staging)."""
+        return Path(self._under("governance"))
+
+    @property
+    def snds_root(self) -> Path:
+        return Path(self._under("snds"))
+
+    def imports(self, project_id: str) -> Path:
+        """Where a project's reviewed imports arrive."""
+        return Path(self._under("projects", project_id, "imports"))
+
 
 def delta_conflicts() -> tuple[type, ...]:
     """Delta's exceptions for a commit that lost to a concurrent one: read again and retry."""

@@ -181,7 +181,7 @@ class Requests:
 
     def _destination(self, request: dict) -> Path:
         if request["direction"] == "import":
-            base = self.gov.root.parent / "projects" / request["project"] / "imports"
+            base = self.gov.warehouse.imports(request["project"])
         else:
             base = self.outbox / request["project"]
         base.mkdir(parents=True, exist_ok=True)

@@ -48,7 +48,7 @@ class Governance:
                  expand: Callable[[str], list[str] | None] | None = None):
         self.spark = spark
         self.warehouse = Warehouse(Path(warehouse))
-        self.root = Path(warehouse) / "governance"
+        self.root = self.warehouse.governance
         self.self_grant = self_grant
         self.categories = categories or (lambda columns: {})
         self.expand = expand  # table -> its columns (None: unknown table); None: names not checked
