@@ -82,8 +82,8 @@ class JobRun:
         self.governance().authorize(self.caller, action, resource)
 
     def place(self, path: str | Path, use: str, project: str | None = None):
-        """Where `path` is, if the caller may `use` ('read' or 'write') it; refused (exit 4,
-        audited) otherwise. See pds_spark.access.places."""
+        """Where `path` is, if the caller may `use` it ('read', 'inspect', 'write', 'maintain');
+        refused (exit 4, audited) otherwise. See pds_spark.access.places."""
         from pds_spark.access.places import Places
 
         return Places.for_run(self).check(self.caller, Path(path), use, project)
@@ -104,8 +104,10 @@ class JobRun:
                 if why is not None:
                     gov.refuse(self.caller, "change platform settings", _Described(names), why)
             except Refused as e:
-                raise SettingsError(origins.get(next(iter(changes)), "--set"), names, f"{e} (platform settings are set in {self.settings.source}; "
-                                    "a run may change only spark.master, spark.log_level, ingest.parallel)") from None
+                where = origins.get(next(iter(changes)), "--set")
+                raise SettingsError(where, names, f"{e} (platform settings are set in {self.settings.source}; "
+                                    "a run may change only spark.master, spark.log_level, "
+                                    "ingest.parallel)") from None
             self.record.parameters["platform_overrides"] = {k: str(v) for k, v in changes.items()}
             log.warning("platform settings changed for this run by administrator %s: %s", self.caller, names)
         self.settings = changed

@@ -76,8 +76,10 @@ class Places:
         """The platform's areas, and those of the warehouse an administrator chose for this run."""
         platform = run.platform or run.settings
         closed = {"the key store": platform.pseudonymisation.keystore, "the outbox": platform.access.outbox,
-                  "the platform's settings": Path(platform.source), "the access policy": platform.pseudonymisation.policy,
-                  "the ingestion rules": platform.ingest.rules, "the Spark defaults": platform.spark.defaults}
+                  "the platform's settings": Path(platform.source),
+                  "the pseudonymisation policy": platform.pseudonymisation.policy,
+                  "the ingestion rules": platform.ingest.rules, "the Spark defaults": platform.spark.defaults,
+                  "the catalogue's corrections": platform.paths.catalog_overrides}
         warehouses = list(dict.fromkeys([Path(run.settings.paths.warehouse), Path(platform.paths.warehouse)]))
         return cls(run.governance(), warehouses, Path(platform.paths.work), closed)
 
