@@ -105,7 +105,7 @@ def code_lists(spark: SparkSession, df: DataFrame, table: Table,
     raw = spark.createDataFrame(pd.DataFrame(
         [(f.name, cl.kind, c) for f, cl in lists for c in cl.codes], columns=["column", "kind", "code"]),
         "column string, kind string, code string")
-    by_kind = " ".join(f"WHEN {sql_text(k)} THEN {normal_sql('code', k)}" for k in ("integer", "number"))
+    by_kind = " ".join(f"WHEN {sql_text(k)} THEN {normal_sql('code', k)}" for k in ("integer", "number", "padded"))
     codes_df = raw.selectExpr("column", f"CASE kind {by_kind} ELSE {normal_sql('code', 'text')} END AS code") \
         .where("code IS NOT NULL").distinct()
     pairs = df.select(F.inline(F.array(*[

@@ -15,9 +15,14 @@ from pds_spark.catalog.names import insee_names  # noqa: F401 - the generator's 
 
 
 def code_list(catalogue: Catalogue, reference: str, field: Field | None = None) -> tuple[str, ...]:
-    """The codes a field draws from: the list's column that quality compares it with."""
+    """The codes a field draws from: the list's column that quality compares it with, in the
+    form it is compared in (a padded code without its leading zeros)."""
     found = R.code_list(catalogue, reference, field)
-    return found.codes if found else ()
+    if not found:
+        return ()
+    if found.kind not in ("padded", "integer"):
+        return found.codes
+    return tuple(sorted({n for c in found.codes if (n := R.normal(c, found.kind)) is not None}))
 
 
 def fits(value: str, field: Field) -> bool:
@@ -41,17 +46,10 @@ def sample(codes, seed: int, salt: str, k: int) -> list[str]:
     return codes if len(codes) <= k else random.Random(f"{seed}|{salt}").sample(codes, k)
 
 
+@lru_cache(maxsize=None)
 def fitting_codes(catalogue: Catalogue, field: Field) -> tuple[str, ...]:
     """The codes of the field's list that the field can hold."""
-    return _fitting(catalogue, field.nomenclature, field.type, field.length, field.value_regex)
-
-
-@lru_cache(maxsize=None)
-def _fitting(catalogue: Catalogue, reference: str, field_type: str, length: int | None,
-             value_regex: str | None) -> tuple[str, ...]:
-    probe = Field(name="probe", type=field_type, format="default", spark_type=T.StringType(), length=length,
-                  value_regex=value_regex)
-    return tuple(c for c in code_list(catalogue, reference, probe) if fits(c, probe))
+    return tuple(c for c in code_list(catalogue, field.nomenclature, field) if fits(c, field))
 
 
 def shuffled(codes, seed: int, salt: str) -> list[str]:

@@ -28,7 +28,7 @@ from pds_spark.session import derived_session
 from pds_spark.synth import model as M
 from pds_spark.synth.config import CorpusConfig
 from pds_spark.synth.external import external_cohort
-from pds_spark.synth.generic import complete, generic_table
+from pds_spark.synth.generic import Generated, complete, generic_table
 from pds_spark.synth.output import (count_lines, file_name, gzip_file, read_manifest, replace_marks,
                                     write_delivery)
 
@@ -148,13 +148,16 @@ def generate_corpus(spark: SparkSession, catalogue: Catalogue, out: Path, cfg: C
     parts = [(catalogue.table(name), df) for name, df in tables.items()]
     years = {name: _years(name, catalogue.table(name), cfg) for name in tables}
     if cfg.other_tables:
+        others = {name: tuple(_years(name, table, cfg)) for name, table in catalogue.tables.items()
+                  if name not in tables}
+        generated = Generated(others, cfg.rows_per_other_table)  # their keys drawn from each other's rows
         for name, table in catalogue.tables.items():
             if name in tables:
                 continue
-            years[name] = _years(name, table, cfg)
+            years[name] = list(others[name])
             # built by the thread that writes it, while others write theirs
             parts.append((table, partial(generic_table, spark, table, cfg.rows_per_other_table, cfg.seed,
-                                         years[name], catalogue)))
+                                         years[name], catalogue, generated)))
     log.info("writing %d table(s) as a '%s' delivery", len(parts), cfg.dialect)
     manifest_dir = build / "manifest.tmp"
     written = write_delivery(spark, parts, delivery, the_dialect, cfg, years, manifest_dir, one_task=interpreted)

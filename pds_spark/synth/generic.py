@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from pyspark.sql import DataFrame
 from pyspark.sql import types as T
 
@@ -12,6 +14,68 @@ from pds_spark.synth.random import base36_sql, pick_sql, randint_sql, u_sql
 
 MAX_LITERAL_CODES = 64
 NULL_SHARE = 0.05
+DEFAULT_YEAR = 2020
+
+
+@dataclass(frozen=True)
+class Generated:
+    """The tables of one corpus generated schema-driven (name -> years, `rows` a year each):
+    a foreign key of one of them to another draws a row of its parent, whose key columns it
+    computes as the parent computes them (the same SQL at the parent row's key), so the
+    child's keys are found in the parent without a join."""
+
+    years: dict[str, tuple[int | None, ...]]
+    rows: int
+
+    def sources(self, table: Table, catalogue: Catalogue) -> dict[str, tuple[int, Table, Field]]:
+        """child column (upper case) -> (foreign key's index, parent, parent column), for the keys
+        to a generated parent whose column is not itself drawn from another table."""
+        return _sources(self, table, catalogue) if table.name in self.years else {}
+
+
+def _sources(generated: Generated, table: Table, catalogue: Catalogue,
+             follow: bool = True) -> dict[str, tuple[int, Table, Field]]:
+    out: dict[str, tuple[int, Table, Field]] = {}
+    for i, fk in enumerate(table.foreign_keys):
+        parent = catalogue.tables.get(fk.table)
+        if parent is None or parent.name not in generated.years or \
+                not all(parent.has_field(r) for r in fk.ref_fields) or not all(table.has_field(c) for c in fk.fields):
+            continue
+        derived = _sources(generated, parent, catalogue, follow=False) if follow else {}
+        if any(r.upper() in derived for r in fk.ref_fields):
+            continue  # one level only: a key drawn from a key drawn from another table is left random
+        for c, r in zip(fk.fields, fk.ref_fields):
+            out.setdefault(c.upper(), (i, parent, parent.field(r)))
+    return out
+
+
+def _nullable(table: Table, field: Field) -> bool:
+    """Whether a generated value may be null: not a key, and '' is read as missing in the table."""
+    keys = {c.upper() for c in table.primary_key} | {c.upper() for fk in table.foreign_keys for c in fk.fields}
+    return field.name.upper() not in keys and "" in table.missing_values
+
+
+def column_sql(field: Field, table: Table, seed: int, keys: list[str], year: str, catalogue: Catalogue,
+               generated: Generated | None = None) -> str:
+    """SQL for a generated column: a parent's key for a foreign key to a generated table,
+    else a schema-driven value (`year`: SQL of the row's year, possibly null)."""
+    source = generated.sources(table, catalogue).get(field.name.upper()) if generated else None
+    if source is None:
+        return value_sql(field, seed, table.name, keys, f"coalesce({year}, {DEFAULT_YEAR})", catalogue,
+                         nullable=_nullable(table, field))
+    i, parent, ref = source
+    pick = f"floor({u_sql(seed, f'{table.name}.fk{i}', *keys)} * {generated.rows})"
+    parent_years = generated.years[parent.name]
+    if parent_years == (None,):
+        parent_year = "CAST(NULL AS INT)"
+    elif generated.years[table.name] == (None,):
+        parent_year = str(parent_years[0])
+    else:
+        parent_year = year
+    key = f"CAST({pick} * 10000 + coalesce({parent_year}, 0) AS BIGINT)"  # the parent row's _fault_key
+    parent_value = value_sql(ref, seed, parent.name, [key], f"coalesce({parent_year}, {DEFAULT_YEAR})", catalogue,
+                             nullable=_nullable(parent, ref))
+    return f"CAST({parent_value} AS {field.spark_type.simpleString()})"
 
 
 def _number_bounds(field: Field) -> tuple[float, int]:
@@ -73,14 +137,12 @@ def value_sql(field: Field, seed: int, salt: str, keys: list[str], year: str,
 
 
 def complete(df: DataFrame, table: Table, seed: int, keys: list[str], year: str,
-             catalogue: Catalogue, default_year: int = 2020) -> DataFrame:
+             catalogue: Catalogue, default_year: int = DEFAULT_YEAR, generated: Generated | None = None) -> DataFrame:
     """Add every catalogue column `df` lacks, then select the table's columns in order.
     One SQL projection (two JVM calls): an expression a field cost 0.2 s a table."""
     year_sql = f"coalesce({year}, {default_year})"
     have = {c.upper() for c in df.columns}
-    no_nulls = {c.upper() for c in table.primary_key}
-    for fk in table.foreign_keys:
-        no_nulls.update(c.upper() for c in fk.fields)
+    sources = generated.sources(table, catalogue) if generated else {}
     out = []
     for f in table.fields:
         name = quoted(f.name)
@@ -90,20 +152,22 @@ def complete(df: DataFrame, table: Table, seed: int, keys: list[str], year: str,
             out.append(f"CASE WHEN {name} IN ({trues}) THEN true WHEN {name} IN ({falses}) THEN false END AS {name}")
         elif f.name.upper() in have:
             out.append(f"CAST({name} AS {f.spark_type.simpleString()}) AS {name}")
+        elif f.name.upper() in sources:  # a generated parent's key
+            out.append(column_sql(f, table, seed, keys, year, catalogue, generated) + f" AS {name}")
         else:
-            out.append(value_sql(f, seed, table.name, keys, year_sql, catalogue,  # '' is a null only if listed
-                                 nullable=f.name.upper() not in no_nulls and "" in table.missing_values)
+            out.append(value_sql(f, seed, table.name, keys, year_sql, catalogue, nullable=_nullable(table, f))
                        + f" AS {name}")
     extra = [quoted(c) for c in ("_year", "_sort", "_fault_key") if c in df.columns]
     return select_sql(df, [*out, *extra])
 
 
 def generic_table(spark, table: Table, rows: int, seed: int, years: list[int | None],
-                  catalogue: Catalogue) -> DataFrame:
-    """`rows` schema-driven rows of any catalogue table, for each year given."""
+                  catalogue: Catalogue, generated: Generated | None = None) -> DataFrame:
+    """`rows` schema-driven rows of any catalogue table, for each year given; its foreign keys
+    to other `generated` tables drawn from their rows."""
     year_of = "element_at(array(" + ", ".join("CAST(NULL AS INT)" if y is None else str(int(y)) for y in years) \
         + f"), CAST(id DIV {rows} + 1 AS INT))"
     df = select_sql(spark.range(rows * len(years)), [
         f"id % {rows} AS _sort", f"{year_of} AS _year",
         f"(id % {rows}) * 10000 + coalesce({year_of}, 0) AS _fault_key"])
-    return complete(df, table, seed, ["_fault_key"], "_year", catalogue)
+    return complete(df, table, seed, ["_fault_key"], "_year", catalogue, generated=generated)
