@@ -527,6 +527,7 @@ def test_a_refused_schema_stops_only_its_table(spark, settings, corpus, tmp_path
     schemas = tmp_path / "schemas"
     shutil.copytree(SNDS / "schemas", schemas)
     ben = next(schemas.rglob("IR_BEN_R.json"))
+    ben.chmod(0o644)  # copied with the reference material's modes, which may be read-only
     doc = json.loads(ben.read_text(encoding="utf-8"))
     doc["fields"][3]["type_oracle"] = "blob"  # a value no reader can take without guessing
     ben.write_text(json.dumps(doc), encoding="utf-8")
