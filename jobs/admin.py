@@ -166,7 +166,7 @@ def body(run: JobRun):
         if a.action in ("read", "export") and not a.period:
             print(f"error: check {a.action} needs --period FROM TO (a grant covers a period)", file=sys.stderr)
             return ExitCode.USAGE
-        why = gov.allowed(me, a.action, Resource.of(a.project, a.columns, tuple(a.period) if a.period else None))
+        why = gov.allowed(me, a.action, _asked(a))
         say(f"{me} may {a.action}" if why is None else f"{me} may not {a.action}: {why}")
         return ExitCode.OK if why is None else ExitCode.REFUSED
     elif a.area == "request":
@@ -177,8 +177,7 @@ def body(run: JobRun):
                 return ExitCode.USAGE
             run.place(a.path, "read", project=a.project)
             run.input(a.path)
-            wanted = Resource.of(a.project, a.columns, tuple(a.period) if a.period else None)
-            rid = requests.submit(me, a.project, a.direction, a.kind, a.path, wanted)
+            rid = requests.submit(me, a.project, a.direction, a.kind, a.path, _asked(a))
             say(f"submitted {rid}: waiting for a reviewer other than {me}")
         else:
             where = requests.review(me, a.id, a.approve, a.reason)
@@ -187,6 +186,11 @@ def body(run: JobRun):
         run.authorize("audit")
         return trail(run, op, a)
     return ExitCode.OK
+
+
+def _asked(a) -> Resource:
+    """The project, TABLE.COLUMNs and period a `check` or a `request submit` names."""
+    return Resource.of(a.project, a.columns, tuple(a.period) if a.period else None)
 
 
 def show(run: JobRun, gov: Governance, what: str, project: str | None) -> None:

@@ -124,30 +124,21 @@ def _last(spark: SparkSession, path: str) -> tuple[int, str]:
 def append(spark: SparkSession, path: str, record: AuditRecord, attempts: int = 20) -> int:
     """Append one record at the end of the chain; returns its sequence number."""
     from delta.tables import DeltaTable
-    from pds_spark.warehouse import delta_conflicts, delta_exists
+    from pds_spark.warehouse import commit_retrying
 
-    for attempt in range(attempts):
-        exists = delta_exists(spark, path)
+    def attempt(exists: bool) -> int | None:
         seq, prev = _last(spark, path) if exists else (0, GENESIS)
         new = (spark.createDataFrame([record.row(seq + 1, prev)], SCHEMA)
                .withColumn("record_hash", record_hash()))
-        try:
-            if not exists:
-                (new.write.format("delta").mode("errorifexists")
-                 .option("delta.appendOnly", "true").save(path))
-                return seq + 1
-            metrics = (DeltaTable.forPath(spark, path).alias("a")
-                       .merge(new.alias("n"), "a.seq = n.seq").whenNotMatchedInsertAll().execute())
-            inserted = metrics.first()["num_inserted_rows"] if metrics is not None else 1
-            if inserted == 1:
-                return seq + 1
-        except delta_conflicts():
-            pass  # another writer took this place in the chain: read the end again
-        except Exception:  # noqa: BLE001 - the table was created by a concurrent writer
-            if exists or not delta_exists(spark, path):
-                raise
-        time.sleep(min(0.05 * (attempt + 1), 1.0))
-    raise RuntimeError(f"audit: could not append to {path} after {attempts} attempts")
+        if not exists:
+            new.write.format("delta").mode("errorifexists").option("delta.appendOnly", "true").save(path)
+            return seq + 1
+        metrics = (DeltaTable.forPath(spark, path).alias("a")
+                   .merge(new.alias("n"), "a.seq = n.seq").whenNotMatchedInsertAll().execute())
+        inserted = metrics.first()["num_inserted_rows"] if metrics is not None else 1
+        return seq + 1 if inserted == 1 else None  # another writer took this place: read the end again
+
+    return commit_retrying(spark, path, attempt, "audit", attempts)
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable, TypeVar
 
 from py4j.protocol import Py4JJavaError
 from pyspark.sql import SparkSession
@@ -17,6 +18,7 @@ from pds_spark.jvm import java_class
 from pds_spark.sqltext import quoted
 
 SAFE_NAME = re.compile(r"^[A-Za-z0-9_]+$")
+T_result = TypeVar("T_result")
 
 
 @dataclass(frozen=True)
@@ -71,6 +73,26 @@ def delta_conflicts() -> tuple[type, ...]:
     return (dx.DeltaConcurrentModificationException, dx.ConcurrentAppendException, dx.ConcurrentWriteException,
             dx.ConcurrentTransactionException, dx.ConcurrentDeleteReadException, dx.ConcurrentDeleteDeleteException,
             dx.MetadataChangedException, dx.ProtocolChangedException)
+
+
+def commit_retrying(spark: SparkSession, path: str, attempt: Callable[[bool], T_result | None], what: str,
+                    attempts: int = 20) -> T_result:
+    """`attempt(exists)` until it returns a result (not None): run again, after a pause, when its
+    commit lost to a concurrent writer's, or when the table it was creating was created
+    meanwhile. For writers that may run at once: the audit trail, the ledger."""
+    for i in range(attempts):
+        exists = delta_exists(spark, path)
+        try:
+            result = attempt(exists)
+            if result is not None:
+                return result
+        except delta_conflicts():
+            pass  # another writer committed first: read again
+        except Exception:  # noqa: BLE001 - the table was created by a concurrent writer
+            if exists or not delta_exists(spark, path):
+                raise
+        time.sleep(min(0.05 * (i + 1), 1.0))
+    raise RuntimeError(f"{what}: could not commit to {path} after {attempts} attempts")
 
 
 def delta_exists(spark: SparkSession, path: str) -> bool:

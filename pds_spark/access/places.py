@@ -105,12 +105,10 @@ class Places:
             if parts is not None:
                 return self._warehouse(caller, real, parts, use, project)
         parts = _under(real, self.work)
-        if parts is not None and use == "maintain":
-            return Place("work", real), None
-        if parts is not None:
-            if not parts or parts[0] != caller:
-                return None, f"{real} is not in {caller}'s work area ({self.work_area(caller)})"
-            return Place("work", real), None
+        if parts is not None:  # every user's work area is re-keyed; each reads and writes only their own
+            if use == "maintain" or parts[:1] == (caller,):
+                return Place("work", real), None
+            return None, f"{real} is not in {caller}'s work area ({self.work_area(caller)})"
         if use in ("write", "maintain"):
             return None, (f"{real} is outside the platform: a job writes only to a project area of its caller "
                           f"(<warehouse>/projects/<project>/) or to {caller}'s work area "

@@ -238,8 +238,7 @@ class Governance:
         if period[1] < period[0]:
             raise GovernanceError(f"grant: period ends ({period[1]}) before it starts ({period[0]})")
         starts = max(_today(), info["starts"])
-        if until is not None and until < starts:
-            raise GovernanceError(f"grant: --until {until} is before the grant starts ({starts})")
+        _check_until(until, starts, "the grant")
         categories = self.categories([c.partition(".")[2] for c in wanted])
         others = [g for g in self._rows("entitlements", (F.col("project") == project) & (F.col("kind") == "grant")
                                         & (F.col("status") != "revoked"))
@@ -255,7 +254,7 @@ class Governance:
         is_member = any(m["status"] == "active" for m in me)
         row = _entitlement("grant", None, project, columns=wanted, period=period,
                            identifying=next(iter(found), None) if categories else None,
-                           starts=max(_today(), info["starts"]), ends=min(until or info["ends"], info["ends"]),
+                           starts=starts, ends=min(until or info["ends"], info["ends"]),
                            by=caller, status=self._status(caller, is_member))
         return self._grant(caller, row, {"project": project, "columns": wanted, "period": period, "until": until})
 
@@ -351,9 +350,9 @@ def _roles(roles: Iterable[str]) -> set[str]:
     return roles
 
 
-def _check_until(until: date | None, starts: date) -> None:
+def _check_until(until: date | None, starts: date, what: str = "the entitlement") -> None:
     if until is not None and until < starts:
-        raise GovernanceError(f"--until {until} is before the entitlement starts ({starts})")
+        raise GovernanceError(f"--until {until} is before {what} starts ({starts})")
 
 
 USER_NAME = re.compile(r"^[A-Za-z0-9_.@-]+$")

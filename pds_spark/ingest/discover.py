@@ -110,8 +110,8 @@ def discover(source: Path, catalogue: Catalogue, tables: set[str] | None = None,
     if tables:
         wanted = {t.upper() for t in tables}
         found = [f for f in found if f.table is None or f.table.name.upper() in wanted]
-        found = [f for f in found if f.table is not None or catalogue.refusal(f.path.name) is None
-                 or catalogue.refusal(f.path.name).name.upper() in wanted]
+        found = [f for f in found if f.table is not None or (r := catalogue.refusal(f.path.name)) is None
+                 or r.name.upper() in wanted]
     return found
 
 

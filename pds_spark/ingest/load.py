@@ -39,8 +39,8 @@ from pds_spark.pseudo.keystore import KeyStore
 from pds_spark.pseudo.policy import Policy
 from pds_spark.session import derived_session, runtime_settings
 from pds_spark.sqltext import quoted, read_files, read_text, select_sql, sql_text
-from pds_spark.warehouse import (Warehouse, create_table, delta_conflicts, delta_exists, latest_version,
-                                 new_table_defaults, table_properties, written_commit)
+from pds_spark.warehouse import (Warehouse, commit_retrying, create_table, delta_conflicts, delta_exists,
+                                 latest_version, new_table_defaults, table_properties, written_commit)
 
 log = logging.getLogger("pds.ingest")
 
@@ -324,22 +324,16 @@ class Loader:
             return
         new, path = self.spark.createDataFrame(rows, LEDGER_SCHEMA), self.warehouse.ledger
         on = " AND ".join(f"l.{c} = n.{c}" for c in LEDGER_KEY)
-        for attempt in range(attempts):
-            exists = delta_exists(self.spark, path)
-            try:
-                if not exists:
-                    new.write.format("delta").mode("errorifexists").save(path)
-                else:
-                    (DeltaTable.forPath(self.spark, path).alias("l").merge(new.alias("n"), on)
-                     .whenMatchedUpdateAll().whenNotMatchedInsertAll().execute())
-                return
-            except delta_conflicts():
-                pass  # another run recorded meanwhile: merge again over what it wrote
-            except Exception:  # noqa: BLE001 - created by a concurrent run first
-                if exists or not delta_exists(self.spark, path):
-                    raise
-            time.sleep(min(0.05 * (attempt + 1), 1.0))
-        raise RuntimeError(f"ledger: could not record {len(rows)} files in {path} after {attempts} attempts")
+
+        def attempt(exists: bool) -> bool:  # after a concurrent run's commit: merged again over it
+            if not exists:
+                new.write.format("delta").mode("errorifexists").save(path)
+            else:
+                (DeltaTable.forPath(self.spark, path).alias("l").merge(new.alias("n"), on)
+                 .whenMatchedUpdateAll().whenNotMatchedInsertAll().execute())
+            return True
+
+        commit_retrying(self.spark, path, attempt, "ledger", attempts)
 
     # the run ------------------------------------------------------------------------
     def run(self, files: list[DeliveryFile], reload: bool = False) -> IngestResult:
@@ -349,15 +343,12 @@ class Loader:
         seen: dict[str, DeliveryFile] = {}
         unreadable: list[DeliveryFile] = []
         for f in files:
-            if f.size == 0 or f.lines == 0 or f.checksum in seen:
+            if f.size == 0 or f.lines == 0 or f.checksum in seen or f.unreadable:
                 if (f.checksum, f.table.name if f.table else UNMAPPED, f.relative) in done:
                     result.outcomes.append(FileOutcome(f, "skipped", reason="already recorded"))
                     continue
             if f.unreadable and f.size > 0:
-                if (f.checksum, f.table.name if f.table else UNMAPPED, f.relative) in done:
-                    result.outcomes.append(FileOutcome(f, "skipped", reason="already recorded"))
-                else:
-                    unreadable.append(f)
+                unreadable.append(f)
             elif f.size == 0 or f.lines == 0:
                 result.outcomes.append(FileOutcome(f, "empty", reason="empty file"))
             elif f.checksum in seen:
