@@ -19,7 +19,7 @@ import os
 import shutil
 import tempfile
 import uuid
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 from common import driver_peak_mb, median, record, reset_driver_peak, session, timed
@@ -30,7 +30,8 @@ os.environ.setdefault("PDS_KEYSTORE_SECRET", "bench-only-passphrase-not-a-secret
 def populated_store(spark, settings, root: Path):
     """A store the size of a busy platform, written in a few commits."""
     from pds_spark.access import Governance
-    from pds_spark.access.store import _entitlement, now as _now
+    from pds_spark.access.store import _entitlement
+    from pds_spark.access.store import now as _now
 
     gov = Governance.from_settings(spark, settings, warehouse=root)
     if gov.initialised:
@@ -53,6 +54,7 @@ def populated_store(spark, settings, root: Path):
 
 def authorize(args, settings, spark, work: Path):
     import bench_ingest
+
     from pds_spark.access import Resource
     from pds_spark.catalog import Catalogue
     from pds_spark.ingest import discover
@@ -102,7 +104,7 @@ def write_trail(path: Path, records: int, chunk: int = 250_000) -> None:
                         ("outputs", pa.list_(pa.string())), ("row_counts", pa.map_(pa.string(), pa.int64())),
                         ("outcome", pa.string()), ("message", pa.string()), ("prev_hash", pa.string()),
                         ("record_hash", pa.string())])
-    t0, prev = datetime(2026, 1, 1, tzinfo=timezone.utc), audit.GENESIS
+    t0, prev = datetime(2026, 1, 1, tzinfo=UTC), audit.GENESIS
     jobs = ["ingest", "quality", "pseudonymise", "admin", "access.authorize"]
     for start in range(0, records, chunk):
         rows = []

@@ -13,7 +13,6 @@ import hashlib
 import hmac as py_hmac
 
 import pandas as pd
-
 from common import median, record, session, timed
 
 

@@ -24,15 +24,26 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from common import (HeapAfterGc, driver_peak_mb, jit_seconds, median, python_peak_mb, record, reset_driver_peak,
-                    retained_heap_mb, session, timed)
+from common import (
+    HeapAfterGc,
+    driver_peak_mb,
+    jit_seconds,
+    median,
+    python_peak_mb,
+    record,
+    reset_driver_peak,
+    retained_heap_mb,
+    session,
+    timed,
+)
 
 os.environ.setdefault("PDS_KEYSTORE_SECRET", "bench-only-passphrase-not-a-secret")
 
 
 def loader(spark, settings, warehouse: Path, the_dialect: str, pseudonymise: bool, parallel: int):
     from pds_spark.catalog import dialect
-    from pds_spark.ingest.load import IngestOptions, Loader
+    from pds_spark.ingest.load import Loader
+    from pds_spark.ingest.outcomes import IngestOptions
     from pds_spark.ingest.rules import IngestRules
     from pds_spark.pseudo.keystore import KeyStore
     from pds_spark.pseudo.policy import Policy
@@ -43,7 +54,7 @@ def loader(spark, settings, warehouse: Path, the_dialect: str, pseudonymise: boo
         policy = Policy(policy.source, tuple(r for r in policy.identifiers if r.action != "pseudonym"),
                         policy.quasi_identifiers, policy.conformity)
     return Loader(spark, Warehouse(warehouse), policy, KeyStore(warehouse.parent / "keys"),
-                  IngestOptions("bench", dialect(the_dialect), IngestRules.from_settings(settings).aliases, parallel),
+                  IngestOptions("bench", dialect(the_dialect), IngestRules.load(settings.ingest.rules).aliases, parallel),
                   progress=lambda _msg: None)
 
 
@@ -137,7 +148,7 @@ def small(args, settings, spark, catalogue, work: Path):
             resolved = catalogue.resolve(p.name)
             if resolved and len(chosen) < args.tables and resolved.table.name not in chosen:
                 chosen[resolved.table.name] = p
-        for name, path in chosen.items():
+        for path in chosen.values():
             lines = path.read_text(encoding="utf-8").splitlines(True)
             header, body = lines[0], lines[1:]
             step = max(1, -(-len(body) // args.parts))

@@ -10,7 +10,7 @@ import statistics
 import sys
 import threading
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -106,7 +106,7 @@ def record(name: str, result: dict) -> Path:
     """Append a run's figures to bench/results/<name>.jsonl (kept in the repo)."""
     out = REPO / "bench" / "results" / f"{name}.jsonl"
     out.parent.mkdir(parents=True, exist_ok=True)
-    result = {"when": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    result = {"when": datetime.now(UTC).isoformat(timespec="seconds"),
               "machine": f"{platform.machine()} {os.cpu_count()} cores", **result}
     with out.open("a") as fh:
         fh.write(json.dumps(result) + "\n")

@@ -8,7 +8,6 @@
 
 import sys
 
-from pds_spark.catalog import Catalogue
 from pds_spark.errors import ExitCode
 from pds_spark.jobrunner import JobRun, run_job
 
@@ -19,7 +18,7 @@ def add_arguments(parser):
 
 
 def body(run: JobRun):
-    catalogue = Catalogue.from_settings(run.settings)
+    catalogue = run.catalogue
     run.input(run.settings.paths.catalog)
     if run.args.action == "check":
         fields = catalogue.check_in_spark(run.spark)

@@ -9,7 +9,6 @@ Same seed and sizes give byte-identical files, whatever the cluster.
 import sys
 from pathlib import Path
 
-from pds_spark.catalog import Catalogue
 from pds_spark.jobrunner import JobRun, run_job
 from pds_spark.synth import CorpusConfig, generate_corpus, rows_by_table
 
@@ -46,7 +45,7 @@ def body(run: JobRun):
         return 2
     out = Path(a.out) if a.out else run.work / "corpus"
     run.place(out, "write")
-    catalogue = Catalogue.from_settings(run.settings)
+    catalogue = run.catalogue
     run.input(run.settings.paths.catalog)
     summary = generate_corpus(run.spark, catalogue, out, cfg, run.settings.paths.names)
     run.output(out)

@@ -21,12 +21,12 @@ file is unreadable or belongs to a table whose schema was refused.
 import sys
 from pathlib import Path
 
-from pds_spark.catalog import Catalogue, dialect
-from pds_spark.errors import ExitCode
-from pds_spark.ingest import discover, ingest_delivery
 from pds_spark.access import Resource
+from pds_spark.catalog import dialect
+from pds_spark.errors import ExitCode
+from pds_spark.ingest import IngestOptions, discover, ingest_delivery
 from pds_spark.jobrunner import JobRun, run_job
-from pds_spark.quality.run import quality_step
+from pds_spark.quality.run import check_tables
 
 
 def add_arguments(parser):
@@ -58,12 +58,13 @@ def body(run: JobRun):
     if not a.source.is_dir():
         print(f"error: --source is not a folder: {a.source}", file=sys.stderr)
         return ExitCode.USAGE
-    catalogue = Catalogue.from_settings(run.settings)
+    catalogue = run.catalogue
     files = discover(a.source, catalogue, set(a.tables) if a.tables else None, run.settings.ingest.parallel * 2)
     chosen = dialect(guess_dialect(files) if a.dialect == "auto" else a.dialect)
     run.input(a.source)
-    result = ingest_delivery(run.spark, run.settings, catalogue, files, chosen,
-                             a.delivery_id or a.source.resolve().name, reload=a.mode == "reload")
+    options = IngestOptions(a.delivery_id or a.source.resolve().name, chosen, run.ingest_rules.aliases,
+                            run.settings.ingest.parallel)
+    result = ingest_delivery(run.spark, run.warehouse, run.policy, run.keys, files, options, reload=a.mode == "reload")
     run.output(run.warehouse.root)
     for key in ("read", "loaded", "quarantined"):
         run.count(f"rows {key}", result.total(key))
@@ -79,8 +80,13 @@ def body(run: JobRun):
             run.summary.append(f"  {status}: {o.file.relative}: {o.reason}")
     loaded = sorted({o.file.table.name for o in result.outcomes if o.status == "loaded"})
     code = ExitCode.OK
-    if loaded and not a.no_quality and quality_step(run, catalogue, loaded):
-        code = ExitCode.THRESHOLD  # quality errors (keys, foreign keys, a period that lost rows)
+    if loaded and not a.no_quality:
+        checked = check_tables(run.spark, run.warehouse, catalogue, loaded, run.quality_rules, run.settings.quality,
+                               run.work / "reports")
+        run.output(checked.report)
+        run.summary += checked.summary()
+        if checked.errors:
+            code = ExitCode.THRESHOLD  # quality errors (keys, foreign keys, a period that lost rows)
     if result.quarantine_ratio > run.settings.ingest.max_quarantine_ratio:
         run.summary.append(f"quarantine above the threshold of {run.settings.ingest.max_quarantine_ratio:.3%}")
         code = ExitCode.THRESHOLD

@@ -17,7 +17,6 @@ from pathlib import Path
 from pds_spark.errors import ExitCode
 from pds_spark.jobrunner import JobRun, run_job
 from pds_spark.pseudo.datasets import rekey_tables
-from pds_spark.pseudo.keystore import KeyStore
 
 
 def add_arguments(parser):
@@ -31,7 +30,7 @@ def add_arguments(parser):
 def body(run: JobRun):
     a = run.args
     run.authorize("keys")
-    keys = KeyStore.from_settings(run.settings)
+    keys = run.keys
     if a.action == "list":
         for k in keys.list():
             state = f"destroyed {k.destroyed}" if k.destroyed else f"version {k.versions}"

@@ -10,16 +10,13 @@ pseudonymise the research team's external file and validate its conformity.
 """
 
 import sys
-from pathlib import Path
 
-from pds_spark.catalog import Catalogue, dialect
-from pds_spark.ingest import discover, ingest_delivery
+from pds_spark.catalog import dialect
+from pds_spark.ingest import IngestOptions, discover, ingest_delivery
 from pds_spark.jobrunner import JobRun, run_job
 from pds_spark.pseudo.conformity import findings, name_frame
 from pds_spark.pseudo.datasets import pseudonymise_frame, read_dataset, write_table
-from pds_spark.pseudo.keystore import KeyStore
-from pds_spark.pseudo.policy import Policy
-from pds_spark.quality.run import quality_step
+from pds_spark.quality.run import check_tables
 from pds_spark.synth import CorpusConfig, generate_corpus, rows_by_table
 
 
@@ -33,7 +30,7 @@ def add_arguments(parser):
 def body(run: JobRun):
     run.authorize("pipeline")
     a, paths = run.args, run.settings.paths
-    catalogue = Catalogue.from_settings(run.settings)
+    catalogue = run.catalogue
     run.input(paths.catalog)
     catalogue.check_in_spark(run.spark)
     run.summary.append(f"[1/5] catalogue: {len(catalogue)} tables from {paths.catalog}")
@@ -54,17 +51,22 @@ def body(run: JobRun):
     run.summary.append(f"      ground truth: {out / 'truth'}  external cohort: {out / 'external'}")
 
     files = discover(out / "delivery", catalogue)
-    result = ingest_delivery(run.spark, run.settings, catalogue, files, dialect("schema"), "demo")
+    options = IngestOptions("demo", dialect("schema"), run.ingest_rules.aliases, run.settings.ingest.parallel)
+    result = ingest_delivery(run.spark, run.warehouse, run.policy, run.keys, files, options)
     for key in ("read", "loaded", "quarantined"):
         run.count(f"rows {key}", result.total(key))
     run.summary.append(f"[3/5] ingested into {run.warehouse.root}/snds: {result.total('read'):,} rows read = "
                        f"{result.total('loaded'):,} loaded + {result.total('quarantined'):,} quarantined; "
                        f"ledger {run.warehouse.ledger}")
     loaded = sorted({o.file.table.name for o in result.outcomes if o.status == "loaded"})
-    errors = quality_step(run, catalogue, loaded)
-    run.summary[-1] = "[4/5] " + run.summary[-1]
+    checked = check_tables(run.spark, run.warehouse, catalogue, loaded, run.quality_rules, run.settings.quality,
+                           run.work / "reports")
+    run.output(checked.report)
+    summary = checked.summary()
+    run.summary += ["[4/5] " + summary[0], *summary[1:]]
+    errors = checked.errors
 
-    policy, keys = Policy.from_settings(run.settings), KeyStore.from_settings(run.settings)
+    policy, keys = run.policy, run.keys
     source = out / "external" / "cohorte_externe.csv"
     raw = read_dataset(run.spark, source)
     names = name_frame(run.spark, paths.names, policy)

@@ -20,10 +20,14 @@ from pathlib import Path
 
 from pds_spark.access import Resource
 from pds_spark.jobrunner import JobRun, run_job
-from pds_spark.pseudo.datasets import (FORMATS, guess_format, pseudonymise_frame, read_dataset,
-                                        table_properties, write_table)
-from pds_spark.pseudo.keystore import KeyStore
-from pds_spark.pseudo.policy import Policy
+from pds_spark.pseudo.datasets import (
+    FORMATS,
+    guess_format,
+    pseudonymise_frame,
+    read_dataset,
+    table_properties,
+    write_table,
+)
 
 
 def add_arguments(parser):
@@ -49,7 +53,7 @@ def body(run: JobRun):
         print(f"error: {a.output} is project {out.project}'s area: add --project {out.project} "
               "(a project's tables carry its own pseudonyms)", file=sys.stderr)
         return 2
-    policy, keys = Policy.from_settings(run.settings), KeyStore.from_settings(run.settings)
+    policy, keys = run.policy, run.keys
     fmt = a.format or guess_format(a.input)
     df = read_dataset(run.spark, a.input, fmt, a.sep, a.encoding)
     already = table_properties(run.spark, str(a.input)) if fmt == "delta" else {}

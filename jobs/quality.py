@@ -13,11 +13,10 @@ Exit code 3 when a primary or foreign key check fails.
 import sys
 from pathlib import Path
 
-from pds_spark.catalog import Catalogue
-from pds_spark.errors import ExitCode
 from pds_spark.access import Resource
+from pds_spark.errors import ExitCode
 from pds_spark.jobrunner import JobRun, run_job
-from pds_spark.quality.run import quality_step
+from pds_spark.quality.run import check_tables
 
 
 def add_arguments(parser):
@@ -25,21 +24,20 @@ def add_arguments(parser):
     parser.add_argument("--report", type=Path, help="HTML report (default: <paths.work>/<you>/reports/quality-<time>.html)")
 
 
-def loaded_tables(run: JobRun) -> list[str]:
-    root = run.warehouse.snds_root
-    return sorted(p.name for p in root.iterdir() if (p / "_delta_log").is_dir()) if root.is_dir() else []
-
-
 def body(run: JobRun):
     run.authorize("quality", Resource.of(columns=run.args.tables or ()))
     if run.args.report:
         run.place(run.args.report, "write")
-    catalogue = Catalogue.from_settings(run.settings)
-    tables = [catalogue.table(t).name for t in run.args.tables] if run.args.tables else loaded_tables(run)
+    catalogue = run.catalogue
+    tables = [catalogue.table(t).name for t in run.args.tables] if run.args.tables else run.warehouse.snds_tables()
     if not tables:
         print("error: no loaded table to check", file=sys.stderr)
         return ExitCode.USAGE
-    return ExitCode.THRESHOLD if quality_step(run, catalogue, tables, run.args.report) else ExitCode.OK
+    checked = check_tables(run.spark, run.warehouse, catalogue, tables, run.quality_rules, run.settings.quality,
+                           run.work / "reports", run.args.report)
+    run.output(checked.report)
+    run.summary += checked.summary()
+    return ExitCode.THRESHOLD if checked.errors else ExitCode.OK
 
 
 if __name__ == "__main__":

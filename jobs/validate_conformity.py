@@ -10,16 +10,15 @@ The report names table, column and count, never a value. Exit code 3 on any find
 """
 
 import sys
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
-from pds_spark.errors import ExitCode
+from pds_spark import report
 from pds_spark.access import Resource
+from pds_spark.errors import ExitCode
 from pds_spark.jobrunner import JobRun, run_job
 from pds_spark.pseudo.conformity import findings, name_frame
 from pds_spark.pseudo.datasets import FORMATS, read_dataset
-from pds_spark.pseudo.policy import Policy
-from pds_spark import report
 
 
 def add_arguments(parser):
@@ -35,13 +34,13 @@ def add_arguments(parser):
 def body(run: JobRun):
     a = run.args
     run.authorize("validate_conformity", Resource(columns={p.name: ("*",) for p in a.input}))
-    policy = Policy.from_settings(run.settings)
+    policy = run.policy
     unknown = [c for c in a.allow if c not in policy.quasi_identifiers]
     if unknown:
         print(f"error: unknown quasi-identifier category {unknown[0]!r} "
               f"(known: {', '.join(policy.quasi_identifiers)})", file=sys.stderr)
         return ExitCode.USAGE
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S")
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
     path = a.report or run.work / "reports" / f"conformity-{stamp}.html"
     run.place(path, "write")
     for source in a.input:

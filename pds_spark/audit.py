@@ -14,13 +14,19 @@ import json
 import re
 import time
 import uuid
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
-from typing import Any, Mapping
+from datetime import UTC, datetime
+from typing import Any
 
+from delta.tables import DeltaTable
+from py4j.protocol import Py4JJavaError
+from pyspark.errors import PySparkException
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
+
+from pds_spark.warehouse import commit_retrying
 
 GENESIS = "0" * 64
 SECRET_NAMES = re.compile(r"key|secret|salt|password|passwd|token|credential", re.IGNORECASE)
@@ -71,7 +77,7 @@ def record_hash(prefix: str = "") -> Column:
 
 def python_hash(r: Mapping[str, Any]) -> str:
     """The same hash as `record_hash`, for one record as a dict (tools, tests, benchmarks)."""
-    micros = lambda t: str(round(t.replace(tzinfo=t.tzinfo or timezone.utc).timestamp() * 1_000_000))  # noqa: E731
+    micros = lambda t: str(round(t.replace(tzinfo=t.tzinfo or UTC).timestamp() * 1_000_000))  # noqa: E731
     text = lambda v: "\u0000" if v is None else str(v)  # noqa: E731
     counts = sorted(dict(r["row_counts"]).items())
     parts = [text(r["prev_hash"]), text(r["seq"]), text(r["run_id"]), text(r["job"]), text(r["user"]),
@@ -87,23 +93,23 @@ def python_hash(r: Mapping[str, Any]) -> str:
 class AuditRecord:
     job: str
     user: str
-    parameters: Mapping[str, Any] = field(default_factory=dict)
+    parameters: dict[str, Any] = field(default_factory=dict)
     inputs: list[str] = field(default_factory=list)
     outputs: list[str] = field(default_factory=list)
     row_counts: dict[str, int] = field(default_factory=dict)
     outcome: str = "running"
     message: str | None = None
     run_id: str = field(default_factory=lambda: str(uuid.uuid4()))
-    started_at: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
+    started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     ended_at: datetime | None = None
     _t0: float = field(default_factory=time.monotonic, repr=False)
 
     def finish(self, outcome: str, message: str | None = None) -> None:
         self.outcome, self.message = outcome, message
-        self.ended_at = datetime.now(timezone.utc)
+        self.ended_at = datetime.now(UTC)
 
     def row(self, seq: int, prev_hash: str) -> tuple:
-        ended = self.ended_at or datetime.now(timezone.utc)
+        ended = self.ended_at or datetime.now(UTC)
         return (seq, self.run_id, self.job, self.user, self.started_at, ended,
                 int((time.monotonic() - self._t0) * 1000),
                 json.dumps(redact(self.parameters), sort_keys=True, default=str),
@@ -123,9 +129,6 @@ def _last(spark: SparkSession, path: str) -> tuple[int, str]:
 
 def append(spark: SparkSession, path: str, record: AuditRecord, attempts: int = 20) -> int:
     """Append one record at the end of the chain; returns its sequence number."""
-    from delta.tables import DeltaTable
-    from pds_spark.warehouse import commit_retrying
-
     def attempt(exists: bool) -> int | None:
         seq, prev = _last(spark, path) if exists else (0, GENESIS)
         new = (spark.createDataFrame([record.row(seq + 1, prev)], SCHEMA)
@@ -135,7 +138,7 @@ def append(spark: SparkSession, path: str, record: AuditRecord, attempts: int = 
             return seq + 1
         metrics = (DeltaTable.forPath(spark, path).alias("a")
                    .merge(new.alias("n"), "a.seq = n.seq").whenNotMatchedInsertAll().execute())
-        inserted = metrics.first()["num_inserted_rows"] if metrics is not None else 1
+        inserted = metrics.collect()[0]["num_inserted_rows"] if metrics is not None else 1
         return seq + 1 if inserted == 1 else None  # another writer took this place: read the end again
 
     return commit_retrying(spark, path, attempt, "audit", attempts)
@@ -160,14 +163,11 @@ def head(spark: SparkSession, path: str) -> str | None:
     return f"{seq}:{digest}" if seq else None
 
 
-def verify(spark: SparkSession, path: str, anchors: list[str] = ()) -> ChainReport:
+def verify(spark: SparkSession, path: str, anchors: Sequence[str] = ()) -> ChainReport:
     """Recompute the chain in Spark (a join of each record with its predecessor, no
     driver-side collection of records) and report the first broken link; each anchor
     "SEQ:HASH" must still be in the chain. Files that cannot be read as Delta and the file
     system wrote them (a checksum that no longer matches: edited by hand) break it too."""
-    from py4j.protocol import Py4JJavaError
-    from pyspark.errors import PySparkException
-
     anchor_hash = dict(_anchor(a) for a in anchors)  # a malformed anchor is the caller's error
     try:
         return _verify(spark, path, anchor_hash)
@@ -195,15 +195,15 @@ def _verify(spark: SparkSession, path: str, anchor_hash: dict[int, str]) -> Chai
         F.count("*").alias("n"), F.countDistinct("seq").alias("distinct"), F.max("seq").alias("last"),
         F.min(F.when(F.col("problem").isNotNull(), F.col("seq"))).alias("broken"), last_hash.alias("head"),
         *[F.max(F.when(F.col("seq") == seq, F.col("record_hash"))).alias(f"anchor_{seq}") for seq in anchor_hash],
-    ).first()
+    ).collect()[0]  # an aggregate: one row
     n = stats["n"]
     head_ = f"{stats['last']}:{stats['head']}" if n else None
     if stats["broken"] is not None:
         reason = (checked.where((F.col("seq") == stats["broken"]) & F.col("problem").isNotNull())
-                  .select("problem").first()["problem"])
+                  .select("problem").limit(1).collect()[0]["problem"])
         return ChainReport(n, stats["broken"], reason, head_)
     if n and (stats["distinct"] != n or stats["last"] != n):
-        twice = records.groupBy("seq").count().where("count > 1").agg(F.min("seq")).first()[0]
+        twice = records.groupBy("seq").count().where("count > 1").agg(F.min("seq")).collect()[0][0]
         return ChainReport(n, twice or 1, "sequence numbers are duplicated or do not start at 1", head_)
     for seq, digest in sorted(anchor_hash.items()):
         found = stats[f"anchor_{seq}"]

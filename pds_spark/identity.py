@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import os
 import pwd
+from collections.abc import MutableMapping
 
 from pds_spark.errors import ExitCode, PdsError
+from pds_spark.jvm import hadoop_security
 
 IDENTITY_VARIABLES = ("SPARK_USER", "HADOOP_USER_NAME", "HADOOP_PROXY_USER")
 
@@ -32,23 +34,20 @@ def os_user() -> str:
         return f"uid-{os.geteuid()}"
 
 
-def neutralise_environment(environ: dict | None = None) -> list[str]:
+def neutralise_environment(environ: MutableMapping[str, str] | None = None) -> list[str]:
     """Remove the variables that would let a caller choose their Spark user; returns the names removed."""
-    environ = os.environ if environ is None else environ
-    return [name for name in IDENTITY_VARIABLES if environ.pop(name, None) is not None]
+    env: MutableMapping[str, str] = os.environ if environ is None else environ
+    return [name for name in IDENTITY_VARIABLES if env.pop(name, None) is not None]
 
 
 def authenticated_user(spark) -> str:
     """The caller of this session: the Spark user when Hadoop security authenticates it
     (and nothing in the environment could have chosen it), the OS user otherwise.
     Raises IdentityError when the Spark user is another name."""
-    from pds_spark.jvm import java_class
-
     spark_user = spark.sparkContext.sparkUser()
-    ugi = java_class(spark, "org.apache.hadoop.security.UserGroupInformation")
-    chosen = [n for n in IDENTITY_VARIABLES if os.environ.get(n)]
-    chosen += [n for n in IDENTITY_VARIABLES if java_class(spark, "java.lang.System").getProperty(n)]
-    if ugi.isSecurityEnabled() and not chosen:
+    secure, properties = hadoop_security(spark, IDENTITY_VARIABLES)
+    chosen = [n for n in IDENTITY_VARIABLES if os.environ.get(n)] + properties
+    if secure and not chosen:
         return spark_user
     user = os_user()
     if spark_user != user:

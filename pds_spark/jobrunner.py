@@ -11,17 +11,33 @@ import argparse
 import logging
 import sys
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from pyspark.sql import SparkSession
 
 from pds_spark import audit
+from pds_spark.access import Governance, Refused
+from pds_spark.access.places import Place, Places
+from pds_spark.catalog import Catalogue
 from pds_spark.errors import ExitCode, PdsError, SettingsError
 from pds_spark.identity import IdentityError, authenticated_user, os_user
-from pds_spark.settings import (Settings, check_platform_file, job_settings_file, load_settings,
-                                parse_assignments, platform_file)
+from pds_spark.ingest.rules import IngestRules
+from pds_spark.pseudo.keystore import KeyStore
+from pds_spark.pseudo.policy import Policy
+from pds_spark.quality.rules import ForeignKeyRule, foreign_key_rules
+from pds_spark.session import build_session
+from pds_spark.settings import (
+    Settings,
+    check_platform_file,
+    job_settings_file,
+    load_settings,
+    parse_assignments,
+    platform_file,
+)
 from pds_spark.warehouse import Warehouse
 
 EPILOG = """exit codes:
@@ -71,22 +87,47 @@ class JobRun:
         """The authenticated identity (see pds_spark.identity), never a command-line claim."""
         return self.record.user
 
-    def governance(self):
-        """The platform's governance store (the platform settings' warehouse and policies)."""
-        from pds_spark.access import Governance
+    # what the settings name, read once a run (and again after `override`) ---------------
+    CONTEXT = ("catalogue", "policy", "keys", "ingest_rules", "quality_rules")
 
-        return Governance.from_settings(self.spark, self.platform or self.settings, warehouse=self.home.root)
+    @cached_property
+    def catalogue(self) -> Catalogue:
+        return Catalogue.from_settings(self.settings)
+
+    @cached_property
+    def policy(self) -> Policy:
+        return Policy.from_settings(self.settings)
+
+    @cached_property
+    def keys(self) -> KeyStore:
+        return KeyStore.from_settings(self.settings)
+
+    @cached_property
+    def ingest_rules(self) -> IngestRules:
+        return IngestRules.load(self.settings.ingest.rules)
+
+    @cached_property
+    def quality_rules(self) -> tuple[ForeignKeyRule, ...]:
+        return foreign_key_rules(self.settings.quality.rules)
+
+    @cached_property
+    def _governance(self) -> Governance:
+        home = self.home or self.warehouse
+        return Governance.from_settings(self.spark, self.platform or self.settings, warehouse=home.root)
+
+    def governance(self) -> Governance:
+        """The platform's governance store (the platform settings' warehouse and policies)."""
+        return self._governance
 
     def authorize(self, action: str, resource=None) -> None:
         """Refuse (exit 4, audited) unless the caller may do `action` on `resource`."""
         self.governance().authorize(self.caller, action, resource)
 
-    def place(self, path: str | Path, use: str, project: str | None = None):
+    def place(self, path: str | Path, use: str, project: str | None = None) -> Place:
         """Where `path` is, if the caller may `use` it ('read', 'inspect', 'write', 'maintain');
         refused (exit 4, audited) otherwise. See pds_spark.access.places."""
-        from pds_spark.access.places import Places
-
-        return Places.for_run(self).check(self.caller, Path(path), use, project)
+        places = Places.of(self.governance(), self.settings, self.platform or self.settings)
+        return places.check(self.caller, Path(path), use, project)
 
     def override(self, dotted: dict[str, Any], origins: dict[str, str] | None = None) -> None:
         """Change settings for this run: job settings freely, platform settings only for an
@@ -95,8 +136,6 @@ class JobRun:
         changed = load_settings(self.settings.source, {**self.settings.overrides, **dotted}, origins)
         changes = changed.platform_changes(self.platform or self.settings)
         if changes:
-            from pds_spark.access import Refused
-
             names = ", ".join(changes)
             try:
                 gov = self.governance()
@@ -111,6 +150,8 @@ class JobRun:
             self.record.parameters["platform_overrides"] = {k: str(v) for k, v in changes.items()}
             log.warning("platform settings changed for this run by administrator %s: %s", self.caller, names)
         self.settings = changed
+        for name in self.CONTEXT:  # read again from the changed settings
+            self.__dict__.pop(name, None)
 
     @property
     def work(self) -> Path:
@@ -159,7 +200,8 @@ def make_parser(name: str, description: str,
 
 def platform_options(argv: list[str]) -> tuple[list[str], dict]:
     """Take --settings and --set out of argv wherever they are (after a sub-command too)."""
-    rest, found = [], {"settings": None, "set": []}
+    rest: list[str] = []
+    found: dict[str, Any] = {"settings": None, "set": []}
     i = 0
     while i < len(argv):
         arg = argv[i]
@@ -203,8 +245,6 @@ def run_job(name: str, description: str, body: Callable[[JobRun], int | None],
     except PdsError as e:
         log.error("%s", e)
         return int(e.exit_code)
-
-    from pds_spark.session import build_session  # after --help: pyspark import is slow
 
     try:
         spark = build_session(settings, f"pds-{name}")

@@ -5,10 +5,11 @@ from __future__ import annotations
 import html
 import json
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 STYLE = """body{font-family:system-ui,sans-serif;margin:2em;max-width:75em;color:#222}
 h1{font-size:1.5em}h2{font-size:1.15em;margin-top:1.6em}
@@ -30,7 +31,7 @@ class Section:
     heading: str
     text: list[str] = field(default_factory=list)
     columns: Sequence[str] = ()
-    rows: list[Sequence[Any]] = field(default_factory=list)
+    rows: Sequence[Sequence[Any]] = field(default_factory=list)
 
 
 def _cell(value: Any) -> str:
@@ -48,7 +49,7 @@ def render(title: str, verdict: str, ok: bool, sections: Sequence[Section]) -> s
     parts = [f"<!doctype html><meta charset='utf-8'><title>{html.escape(title)}</title><style>{STYLE}</style>",
              f"<h1>{html.escape(title)}</h1>",
              f"<p class='{'ok' if ok else 'bad'}'>{html.escape(verdict)}</p>",
-             f"<p class='muted'>written {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC</p>"]
+             f"<p class='muted'>written {datetime.now(UTC):%Y-%m-%d %H:%M} UTC</p>"]
     for s in sections:
         parts.append(f"<h2>{html.escape(s.heading)}</h2>")
         parts += [f"<p>{html.escape(t)}</p>" for t in s.text]

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Mapping
 
 from pyspark.sql import SparkSession
 
@@ -95,9 +95,14 @@ def build_session(settings: Settings, app_name: str,
     return _checked(spark, settings)
 
 
+DELTA_TABLE_DEFAULTS = "spark.databricks.delta.properties.defaults."  # a prefix, no registered key
+
+
 def runtime_settings(spark: SparkSession) -> dict[str, str]:
-    """The session's settings that a session of the same application can set."""
-    return {k: v for k, v in spark.conf.getAll.items() if spark.conf.isModifiable(k)}
+    """The session's settings that a session of the same application can set (Delta's defaults
+    for new tables included)."""
+    return {k: v for k, v in spark.conf.getAll.items()
+            if spark.conf.isModifiable(k) or k.startswith(DELTA_TABLE_DEFAULTS)}
 
 
 def derived_session(spark: SparkSession, overrides: Mapping[str, str],

@@ -18,9 +18,10 @@ import dataclasses
 import os
 import stat
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from pds_spark.errors import SettingsError
 
@@ -64,6 +65,8 @@ class IngestSettings:
 
 @dataclass(frozen=True, kw_only=True)
 class QualitySettings:
+    # foreign keys checked beyond the catalogue's
+    rules: Path = _rule(default=REPO_ROOT / "conf" / "quality.toml", must_exist=True)
     # a period that lost more than this share of its rows since its previous check: an error
     max_period_loss: float = _rule(default=0.5, min=0.0, max=1.0)
     # a period that grew by more than this share (1.0: doubled): a warning
@@ -105,7 +108,7 @@ class Settings:
         section, _, key = dotted.partition(".")
         return getattr(getattr(self, section), key)
 
-    def platform_changes(self, platform: "Settings") -> dict[str, Any]:
+    def platform_changes(self, platform: Settings) -> dict[str, Any]:
         """The platform settings (not `JOB_SETTINGS`) whose value here differs from `platform`'s."""
         return {dotted: self.value(dotted) for dotted in sorted(self.overrides)
                 if dotted not in JOB_SETTINGS and self.value(dotted) != platform.value(dotted)}

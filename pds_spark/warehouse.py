@@ -1,21 +1,28 @@
-"""Where each Delta table lives under the warehouse folder (path-based tables)."""
+"""Where each Delta table lives under the warehouse folder (path-based tables), and the few
+Delta operations every writer shares, through Delta's public API."""
 
 from __future__ import annotations
 
 import json
+import logging
 import re
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, TypeVar
+from typing import TypeVar
 
-from py4j.protocol import Py4JJavaError
-from pyspark.sql import SparkSession
+from delta import exceptions as dx
+from delta.tables import DeltaTable
+from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import types as T
 
-from pds_spark.jvm import java_class
+from pds_spark.errors import PdsError
+from pds_spark.jvm import list_hadoop_names, read_hadoop_text
 from pds_spark.sqltext import quoted
+
+log = logging.getLogger("pds.warehouse")
 
 SAFE_NAME = re.compile(r"^[A-Za-z0-9_]+$")
 T_result = TypeVar("T_result")
@@ -61,15 +68,26 @@ class Warehouse:
     def snds_root(self) -> Path:
         return Path(self._under("snds"))
 
+    def snds_tables(self) -> list[str]:
+        """The SNDS tables loaded here (folders holding a Delta log)."""
+        root = self.snds_root
+        return sorted(p.name for p in root.iterdir() if (p / "_delta_log").is_dir()) if root.is_dir() else []
+
+    def governance_table(self, name: str) -> str:
+        return self._under("governance", name)
+
+    @property
+    def staging(self) -> Path:
+        """Where requests' files wait for their review."""
+        return Path(self._under("governance", "staging"))
+
     def imports(self, project_id: str) -> Path:
         """Where a project's reviewed imports arrive."""
         return Path(self._under("projects", project_id, "imports"))
 
 
-def delta_conflicts() -> tuple[type, ...]:
+def delta_conflicts() -> tuple[type[Exception], ...]:
     """Delta's exceptions for a commit that lost to a concurrent one: read again and retry."""
-    from delta import exceptions as dx
-
     return (dx.DeltaConcurrentModificationException, dx.ConcurrentAppendException, dx.ConcurrentWriteException,
             dx.ConcurrentTransactionException, dx.ConcurrentDeleteReadException, dx.ConcurrentDeleteDeleteException,
             dx.MetadataChangedException, dx.ProtocolChangedException)
@@ -96,8 +114,7 @@ def commit_retrying(spark: SparkSession, path: str, attempt: Callable[[bool], T_
 
 
 def delta_exists(spark: SparkSession, path: str) -> bool:
-    """`DeltaTable.isDeltaTable`, its class looked up once."""
-    return java_class(spark, "io.delta.tables.DeltaTable").isDeltaTable(spark._jsparkSession, path)
+    return DeltaTable.isDeltaTable(spark, path)
 
 
 def table_properties(spark: SparkSession, path: str) -> dict[str, str]:
@@ -105,110 +122,74 @@ def table_properties(spark: SparkSession, path: str) -> dict[str, str]:
     return {r.key: r.value for r in spark.sql(f"SHOW TBLPROPERTIES delta.{quoted(str(path))}").collect()}
 
 
+COMMIT_FILE = re.compile(r"^(\d{20})\.json$")
+
+
 def latest_version(spark: SparkSession, path: str) -> int:
-    """The table's latest version (a listing of its log, no Spark job)."""
-    log = java_class(spark, "org.apache.spark.sql.delta.DeltaLog")
-    return log.forTableWithSnapshot(spark._jsparkSession, path)._2().version()
+    """The table's latest version: its log's last commit file (Delta's protocol), no Spark job."""
+    versions = [int(m.group(1)) for m in map(COMMIT_FILE.match, list_hadoop_names(spark, f"{path}/_delta_log")) if m]
+    if not versions:
+        raise PdsError(f"{path} is not a Delta table (no commit in its log)")
+    return max(versions)
 
 
 def written_commit(spark: SparkSession, path: str, token: str, before: int) -> tuple[int, dict[str, str]]:
     """(version, operationMetrics) of the commit after version `before` whose `userMetadata`
-    is `token`, read from the table's log (Delta's public JSON format), the commits after
-    `before` in turn: no Spark job, where `history()` runs one (0.1 s a table), nor a listing
-    of the log. (`before`, {}) when there is none."""
-    conf = spark._jsc.hadoopConfiguration()
-    hadoop_path = java_class(spark, "org.apache.hadoop.fs.Path")
+    is `token`, read from the table's log (Delta's published JSON protocol), the commits after
+    `before` in turn: no Spark job, where `history()` runs one. (`before`, {}) when there is none."""
     version = before + 1
-    while True:
-        file = hadoop_path(f"{path}/_delta_log/{version:020d}.json")
-        try:
-            stream = file.getFileSystem(conf).open(file)
-        except Py4JJavaError as error:
-            if _java_error(error) == "FileNotFoundException":
-                return before, {}
-            raise
-        try:
-            text = java_class(spark, "org.apache.commons.io.IOUtils").toString(stream, "UTF-8")
-        finally:
-            stream.close()
-        info = next((a["commitInfo"] for a in map(json.loads, text.splitlines()) if "commitInfo" in a), {})
+    while (text := read_hadoop_text(spark, f"{path}/_delta_log/{version:020d}.json")) is not None:
+        info: dict = next((a["commitInfo"] for a in map(json.loads, text.splitlines()) if "commitInfo" in a), {})
         if info.get("userMetadata") == token:
             return version, info.get("operationMetrics", {})
         version += 1
-
-
-# what Delta writes for a new table with NOT NULL columns and no other table feature
-NEW_TABLE_PROTOCOL = {"minReaderVersion": 1, "minWriterVersion": 2}
-DEFAULTS_PREFIX = "spark.databricks.delta.properties.defaults."
-# Delta's session defaults (`<DEFAULTS_PREFIX><name>`) a table created by `create_table` can
-# carry as `delta.<name>`: plain properties, no table feature nor protocol change
-PLAIN_DEFAULTS = {"dataSkippingNumIndexedCols", "dataSkippingStatsColumns", "checkpointInterval",
-                  "logRetentionDuration", "deletedFileRetentionDuration"}
-
-
-def new_table_defaults(spark: SparkSession) -> dict[str, str] | None:
-    """The table properties Delta's session defaults give a new table in this session, or None
-    when they name more than plain properties (a table feature, a protocol version): then
-    only Delta's own CREATE TABLE makes the table they ask for, not `create_table`."""
-    defaults = {k[len(DEFAULTS_PREFIX):]: v for k, v in spark.conf.getAll.items() if k.startswith(DEFAULTS_PREFIX)}
-    return None if set(defaults) - PLAIN_DEFAULTS else {f"delta.{k}": v for k, v in defaults.items()}
+    return before, {}
 
 
 def create_table(spark: SparkSession, path: str, schema: T.StructType, partition_by: list[str],
                  properties: dict[str, str]) -> bool:
-    """A new Delta table, False when another writer created it first.
-
-    Its first commit (commitInfo, metaData, protocol) is the one Delta's CREATE TABLE writes
-    (the log's format is Delta's public protocol), put by Delta's own LogStore, which never
-    overwrites a commit; then its checksum file, as Delta writes it, so that readers and the
-    first write take the table's protocol and metadata from it rather than a Spark job over
-    the log. Delta's command, planned and run like a query, was a fifth of a small table's
-    load. `properties` is the whole configuration: Delta's session defaults are not read.
-    """
-    now, txn = int(time.time() * 1000), str(uuid.uuid4())
-    metadata = {"id": str(uuid.uuid4()), "format": {"provider": "parquet", "options": {}},
-                "schemaString": java_class(spark, "org.apache.spark.sql.types.DataType").fromJson(schema.json()).json(),
-                "partitionColumns": list(partition_by),
-                "configuration": dict(properties), "createdTime": now}
-    info = {"timestamp": now, "operation": "CREATE TABLE",
-            "operationParameters": {"partitionBy": _json(list(partition_by)), "clusterBy": "[]",
-                                    "description": None, "isManaged": "false", "properties": _json(properties)},
-            "isolationLevel": "Serializable", "isBlindAppend": True, "operationMetrics": {},
-            "engineInfo": f"Apache-Spark/{spark.version} pds-spark", "txnId": txn}
-    checksum = {"txnId": txn, "tableSizeBytes": 0, "numFiles": 0, "numMetadata": 1, "numProtocol": 1,
-                "setTransactions": [], "domainMetadata": [], "metadata": metadata,
-                "protocol": NEW_TABLE_PROTOCOL, "allFiles": []}
-    delta_log = java_class(spark, "org.apache.spark.sql.delta.DeltaLog").forTable(spark._jsparkSession, path)
-    hadoop_path = java_class(spark, "org.apache.hadoop.fs.Path")
-    log_dir, conf = hadoop_path(f"{path}/_delta_log"), delta_log.newDeltaHadoopConf()
-    fs = log_dir.getFileSystem(conf)
-    fs.mkdirs(log_dir)
-    lines = java_class(spark, "java.util.ArrayList")()
-    for action in ({"commitInfo": info}, {"metaData": metadata}, {"protocol": NEW_TABLE_PROTOCOL}):
-        lines.add(_json(action))
+    """A new Delta table made by Delta's own builder; False when another writer created it first."""
+    builder = DeltaTable.create(spark).location(path).addColumns(schema)
+    if partition_by:
+        builder = builder.partitionedBy(*partition_by)
+    for name, value in properties.items():
+        builder = builder.property(name, value)
     try:
-        delta_log.store().write(hadoop_path(log_dir, f"{0:020d}.json"), java_class(
-            spark, "scala.jdk.javaapi.CollectionConverters").asScala(lines.iterator()), False, conf)
-    except Py4JJavaError as error:
-        if _java_error(error) == "FileAlreadyExistsException":
-            return False
-        raise
-    # written aside, then renamed: a reader finds the whole file or none (then reads the log)
-    staged = hadoop_path(log_dir, f".{0:020d}.crc.{txn}.tmp")
-    stream = fs.create(staged, False)
-    try:
-        stream.write(bytearray(_json(checksum).encode()))
-    finally:
-        stream.close()
-    if not fs.rename(staged, hadoop_path(log_dir, f"{0:020d}.crc")):
-        fs.delete(staged, False)
-    return True
+        builder.execute()
+        return True
+    except Exception:  # noqa: BLE001 - created by a concurrent writer first
+        if not delta_exists(spark, path):
+            raise
+        return False
 
 
-def _java_error(error: Py4JJavaError) -> str:
-    """The simple name of the Java exception behind a py4j error."""
-    return error.java_exception.getClass().getSimpleName()
-
-
-def _json(value) -> str:
-    return json.dumps(value, separators=(",", ":"))
+def replace_rows(rows: DataFrame, path: str, where: str, empty: bool,
+                 attempts: int = 10) -> tuple[int, dict[str, str]]:
+    """The rows matching `where` replaced by these, in one commit: its (version, operationMetrics),
+    or the version before and no metrics when Delta had nothing to commit. A table just created
+    (`empty`, at version 0) is appended to: the same commit without replaceWhere's search. A
+    concurrent writer (another run of the same delivery) makes it write again with replaceWhere,
+    after a conflict or when the append was not the commit right after the creation: the rows
+    are the same, so the matching rows end up there once."""
+    spark = rows.sparkSession
+    for attempt in range(attempts):
+        token = f"pds {uuid.uuid4()}"
+        before = 0 if empty else latest_version(spark, path)
+        writer = rows.write.format("delta").option("userMetadata", token)
+        try:
+            if empty:
+                writer.mode("append").save(path)
+            else:
+                writer.mode("overwrite").option("replaceWhere", where).save(path)
+        except delta_conflicts():
+            log.info("%s: a concurrent writer committed first; writing again", path)
+            empty = False
+            time.sleep(min(0.1 * (attempt + 1), 2.0))
+            continue
+        version, metrics = written_commit(spark, path, token, before)
+        if empty and version != 1:
+            log.info("%s: another writer committed since the creation; replacing its rows", path)
+            empty = False
+            continue
+        return version, metrics
+    raise PdsError(f"{path}: could not write after {attempts} attempts: too many concurrent writers")

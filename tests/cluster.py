@@ -43,7 +43,7 @@ class StandaloneCluster:
         self.events = self.root / "events"
 
     # --- life -----------------------------------------------------------------------
-    def __enter__(self) -> "StandaloneCluster":
+    def __enter__(self) -> StandaloneCluster:
         try:
             self.start()
         except BaseException:

@@ -16,12 +16,24 @@ SNDS = SHARED / "snds"
 
 
 KEYSTORE_SECRET = "pds-test-" + secrets.token_hex(16)  # a fresh passphrase each run
-os.environ["PDS_KEYSTORE_SECRET"] = KEYSTORE_SECRET
 
 
 def pytest_configure(config):
     if not (SNDS / "schemas").is_dir():
         raise pytest.UsageError(f"the SNDS reference material is missing: {SNDS}")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def keystore_secret():
+    """The key store's passphrase, as the deployment gives it: in the environment of the
+    suite's process and of the jobs it starts."""
+    saved = os.environ.get("PDS_KEYSTORE_SECRET")
+    os.environ["PDS_KEYSTORE_SECRET"] = KEYSTORE_SECRET
+    yield KEYSTORE_SECRET
+    if saved is None:
+        os.environ.pop("PDS_KEYSTORE_SECRET", None)
+    else:
+        os.environ["PDS_KEYSTORE_SECRET"] = saved
 
 
 @pytest.fixture(scope="session")
@@ -34,7 +46,7 @@ def platform_settings(folder: Path, **values) -> Path:
     `values` ('section.key' with '_' for '.', e.g. paths_warehouse=...) set; mode 644."""
     conf = REPO / "conf"
     raw = tomllib.loads((conf / "pds.toml").read_text(encoding="utf-8"))
-    for section, keys in raw.items():
+    for keys in raw.values():
         for key, value in keys.items():
             if isinstance(value, str) and (value.startswith("..") or value.endswith((".conf", ".toml"))):
                 keys[key] = str((conf / value).resolve())
@@ -81,6 +93,9 @@ def work_area(settings) -> Path:
 
 @pytest.fixture(scope="session")
 def spark(settings, tmp_path_factory):
+    """The suite's session; the suite's user is administrator, data engineer and reviewer of
+    the test warehouse (jobs run in this process or through spark-submit.sh check it)."""
+    from pds_spark.access import Governance
     from pds_spark.session import build_session
 
     os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
@@ -94,6 +109,8 @@ def spark(settings, tmp_path_factory):
         "spark.driver.memory": "3g",
         "spark.databricks.delta.snapshotPartitions": "2",
     })
+    gov = Governance.from_settings(session, settings)
+    gov.init(gov.caller(), ["admin", "engineer", "reviewer"])
     yield session
     session.stop()
 
@@ -142,14 +159,3 @@ def catalogue(settings):
     from pds_spark.catalog import Catalogue
 
     return Catalogue.from_settings(settings)
-
-
-@pytest.fixture(scope="session", autouse=True)
-def platform_roles(request):
-    """The suite's user is administrator, data engineer and reviewer of the test warehouse."""
-    spark, settings = request.getfixturevalue("spark"), request.getfixturevalue("settings")
-    from pds_spark.access import Governance
-
-    gov = Governance.from_settings(spark, settings)
-    gov.init(gov.caller(), ["admin", "engineer", "reviewer"])
-    return gov

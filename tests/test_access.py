@@ -202,7 +202,7 @@ def test_a_job_run_by_someone_without_the_role_exits_4_and_is_audited(spark, set
     assert not (wh / "snds").exists()
 
 
-def test_admin_job_runs_as_the_spark_user(settings, tmp_path):
+def test_admin_job_runs_as_the_spark_user(spark, settings, tmp_path):
     assert run("admin", settings, "whoami") == 0
     assert run("admin", settings, "check", "ingest") == 0
     assert run("admin", settings, "check", "read", "--project", "nope", "--columns", "ER_PRS_F.BEN_NIR_PSA",

@@ -5,7 +5,6 @@ import threading
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-
 from pyspark.sql import functions as F
 
 from pds_spark import audit

@@ -16,10 +16,13 @@ from pds_spark.catalog import dialect
 from pds_spark.ingest import discover
 from pds_spark.ingest import load as load_module
 from pds_spark.ingest.lines import layout, parse_lines
-from pds_spark.ingest.load import (ONE_SPLIT_A_PARTITION, READ_CONF, IngestOptions, Loader, _conf, decrypted,
-                                   numbered_lines)
+from pds_spark.ingest.load import Loader
+from pds_spark.ingest.outcomes import IngestOptions
+from pds_spark.ingest.read import NUMBERED, ONE_SPLIT_A_PARTITION, file_lines
 from pds_spark.ingest.rules import IngestRules
-from pds_spark.sqltext import read_text, select_sql
+from pds_spark.pseudo.sealing import opened
+from pds_spark.quality.rules import foreign_key_rules
+from pds_spark.session import derived_session
 from pds_spark.warehouse import Warehouse
 from tests.conftest import SNDS
 
@@ -33,7 +36,7 @@ def loader(spark, settings, root: Path, name: str, the_dialect="schema", deliver
     from pds_spark.pseudo.keystore import KeyStore
     from pds_spark.pseudo.policy import Policy
 
-    rules = IngestRules.from_settings(settings)
+    rules = IngestRules.load(settings.ingest.rules)
     return Loader(spark, Warehouse(root / name), Policy.from_settings(settings), KeyStore.from_settings(settings),
                   IngestOptions(delivery, dialect(the_dialect), rules.aliases, parallel))
 
@@ -179,7 +182,7 @@ def test_the_cnam_sample_loads_with_num_enq_as_the_patient(spark, settings, cata
 @pytest.mark.parametrize("line_by_line", [True, False])
 def test_a_date_is_strict_whatever_the_sessions_time_parser_policy(spark, settings, catalogue, tmp_path, monkeypatch,
                                                                    policy, line_by_line):
-    if line_by_line:  # read as a large table is, in the caller's session (a small one has its own)
+    if line_by_line:  # read as a large table is, split (a small one: its files whole)
         monkeypatch.setattr(load_module, "SMALL_TABLE_BYTES", 0)
     lines = (SNDS / "synthetic" / "DCIR" / "ER_PRS_F.csv").read_text(encoding="utf-8").splitlines()
     column = lines[0].split(",").index("EXE_SOI_DTD")
@@ -191,7 +194,7 @@ def test_a_date_is_strict_whatever_the_sessions_time_parser_policy(spark, settin
     spark.conf.set("spark.sql.parquet.compression.codec", "gzip")  # the caller's other settings hold
     try:
         result = loader(spark, settings, tmp_path, "wh").run(discover(tmp_path / "d", catalogue))
-        assert spark.conf.get("spark.sql.legacy.timeParserPolicy") == policy  # the caller's setting is back
+        assert spark.conf.get("spark.sql.legacy.timeParserPolicy") == policy  # the caller's session untouched
     finally:
         spark.conf.unset("spark.sql.legacy.timeParserPolicy")
         spark.conf.unset("spark.sql.parquet.compression.codec")
@@ -230,30 +233,12 @@ def test_every_injected_fault_is_quarantined_with_its_reason_and_nothing_else(sp
 
     # the quarantined line is kept, encrypted: an authorised review gets it back exactly
     q = spark.read.format("delta").load(str(tmp_path / "wh" / "quarantine" / "ER_PRS_F"))
-    sample = decrypted(q, keys.chain("quarantine")[-1]).orderBy("_source_file", "_line").first()
+    sample = opened(q, keys.chain("quarantine")[-1]).orderBy("_source_file", "_line").first()
     with gzip.open(corpus / "delivery" / sample._source_file, "rb") as fh:
         raw = fh.read().split(b"\n")[sample._line - 1].decode("utf-8", errors="replace")
     assert sample._raw == raw
     assert b"BEN_NIR_PSA" not in b"".join(p.read_bytes() for p in (tmp_path / "wh" / "quarantine" / "ER_PRS_F")
                                           .rglob("*.parquet"))  # no header, no clear text stored
-
-
-def test_many_texts_sent_to_the_jvm_at_once_give_what_pyspark_gives(spark, tmp_path):
-    # Projections and reads of many texts go to the JVM as one text split there; a text that
-    # holds the separator falls back to PySpark's own calls.
-    df = spark.range(3)
-    exprs = ["id", "id + 1 AS b", "'' AS empty", "'a,b' AS c"]
-    assert_df_equality(select_sql(df, exprs), df.selectExpr(*exprs))
-    with_separator = [*exprs, "'x\x00y' AS d"]
-    assert_df_equality(select_sql(df, with_separator), df.selectExpr(*with_separator))
-    paths = []
-    for i in range(4):
-        (tmp_path / f"f{i}.txt").write_text(f"line {i}\nnext {i}\n")
-        paths.append(str(tmp_path / f"f{i}.txt"))
-    for some in (paths[:1], paths):
-        for whole in (False, True):
-            assert_df_equality(read_text(spark, some, wholetext=whole), spark.read.text(some, wholetext=whole),
-                               ignore_row_order=True)
 
 
 def test_small_files_read_whole_are_numbered_as_line_by_line(spark, catalogue, faulty, tmp_path):
@@ -267,9 +252,9 @@ def test_small_files_read_whole_are_numbered_as_line_by_line(spark, catalogue, f
     (odd / "ER_PHA_F.csv").write_bytes(b"H\nlast without newline")
     files = [f for f in discover(faulty[0] / "delivery", catalogue) + discover(odd, catalogue) if f.lines]
     listed = list(enumerate(files))
-    with _conf(spark, READ_CONF):
-        numbered_lines(spark, listed, {"_source_file": lambda f: f.relative}).write.parquet(str(tmp_path / "lines"))
-    whole = numbered_lines(spark, listed, {"_source_file": lambda f: f.relative}, whole=True)
+    numbered = derived_session(spark, NUMBERED)
+    file_lines(numbered, listed, {"_source_file": lambda f: f.relative}).write.parquet(str(tmp_path / "lines"))
+    whole = file_lines(spark, listed, {"_source_file": lambda f: f.relative}, whole=True)
     assert whole.rdd.getNumPartitions() < len(files)
     assert_df_equality(spark.read.parquet(str(tmp_path / "lines")), whole, ignore_row_order=True,
                        ignore_column_order=True, ignore_nullable=True)
@@ -291,18 +276,18 @@ def test_files_split_or_whole_give_the_same_data_lines_without_their_headers(spa
         fh.write("H1,H2\n" + "\n".join(rows[:5]) + "\n")
     (odd / "IR_BEN_R.csv").write_text("H1,H2\n")  # a header alone
     files = list(enumerate(f for f in discover(odd, catalogue) if f.lines))
-    with _conf(spark, READ_CONF):
-        numbered_lines(spark, files, data_only=True).write.parquet(str(tmp_path / "numbered"))
-    with _conf(spark, {**ONE_SPLIT_A_PARTITION, "spark.sql.files.maxPartitionBytes": "16"}):
-        split = numbered_lines(spark, files, data_only=True, numbered=False)
-        assert split.rdd.getNumPartitions() > 4 * len(files)
-        split.write.parquet(str(tmp_path / "split"))
+    file_lines(derived_session(spark, NUMBERED), files, data_only=True).write.parquet(str(tmp_path / "numbered"))
+    small_splits = derived_session(spark, {**ONE_SPLIT_A_PARTITION, "spark.sql.files.maxPartitionBytes": "16"})
+    split = file_lines(small_splits, files, data_only=True, numbered=False)
+    assert split.rdd.getNumPartitions() > 4 * len(files)
+    split.write.parquet(str(tmp_path / "split"))
     numbered = spark.read.parquet(str(tmp_path / "numbered"))
     assert_df_equality(numbered.drop("_line"), spark.read.parquet(str(tmp_path / "split")),
                        ignore_row_order=True, ignore_nullable=True)
-    assert_df_equality(numbered, numbered_lines(spark, files, data_only=True, whole=True),
+    assert_df_equality(numbered, file_lines(spark, files, data_only=True, whole=True),
                        ignore_row_order=True, ignore_nullable=True, ignore_column_order=True)
-    assert spark.read.parquet(str(tmp_path / "split")).count() == sum(f.data_lines for _, f in files) == 3 * 40 + 1 + 5  # and the empty line
+    lines = sum(f.data_lines for _, f in files)
+    assert spark.read.parquet(str(tmp_path / "split")).count() == lines == 3 * 40 + 1 + 5  # and the empty line
 
 
 # -- updates ---------------------------------------------------------------------------
@@ -333,86 +318,60 @@ def test_a_table_created_meanwhile_by_another_writer_is_not_taken_as_new(spark, 
     # The load found no table, and another writer created it before the load's own creation:
     # that creation fails, the key versions the table records are read, and the table is
     # not appended to as a new one (its periods are replaced).
-    import pds_spark.ingest.load as load
+    import pds_spark.ingest.table as table_module
     from pds_spark.pseudo.apply import PROPERTY
     from pds_spark.warehouse import table_properties
 
     root, files, _ = clean_load
     table = next(f.table for f in files if f.table and f.table.name == "ER_PRS_F")
     before = _versions(root / "wh")
-    real, calls = load.delta_exists, []
+    real, calls = table_module.delta_exists, []
 
     def absent_at_first_look(sp, path):
         calls.append(path)
         return len(calls) > 1 and real(sp, path)
 
-    monkeypatch.setattr(load, "delta_exists", absent_at_first_look)
-    ours = loader(spark, settings, root, "wh")
-    path, versions, created = ours._ensure_table(table, ours._identifiers(table))
+    monkeypatch.setattr(table_module, "delta_exists", absent_at_first_look)
+    ours = loader(spark, settings, root, "wh").tables
+    identifiers = ours.policy.plan(table.name, table.column_names).pseudonyms
+    path, versions, created = ours._ensure_table(table, identifiers, spark)
     recorded = table_properties(spark, path)
     assert not created and versions and versions == {
         key: int(recorded[f"{PROPERTY}.{key}.version"]) for key in versions}
     assert _versions(root / "wh") == before
 
 
-def test_a_table_created_here_is_the_one_deltas_create_table_makes(spark, tmp_path):
-    # Its first commit is written here: Delta reads the same protocol, metadata and history
-    # as from its own CREATE TABLE, finds the checksum file true, enforces NOT NULL, and a
-    # second creation of the same table is refused rather than overwriting it.
-    from delta.tables import DeltaTable
+def test_a_table_is_created_once_by_deltas_own_builder_with_the_sessions_defaults(spark, settings, catalogue,
+                                                                                  tmp_path):
+    # Tables are made by Delta's public builder: NOT NULL enforced, the session's Delta defaults
+    # honoured (whatever table feature they ask for), and a second creation of the same table
+    # refused rather than overwriting it.
     from pyspark.sql import types as T
 
-    from pds_spark.warehouse import create_table
+    from pds_spark.warehouse import create_table, table_properties
 
     schema = T.StructType([T.StructField("BEN_NIR_PSA", T.StringType(), False),
                            T.StructField("EXE_SOI_DTD", T.DateType(), True),
                            T.StructField("_period", T.StringType(), False)])
-    ours, theirs = str(tmp_path / "ours"), str(tmp_path / "theirs")
-    properties = {"pds.catalogue.table": "ER_PRS_F", "delta.dataSkippingNumIndexedCols": "0"}
-    assert create_table(spark, ours, schema, ["_period"], properties)
-    builder = DeltaTable.create(spark).location(theirs).addColumns(schema).partitionedBy("_period")
-    for name, value in properties.items():
-        builder = builder.property(name, value)
-    builder.execute()
-    delta_log = spark._jvm.org.apache.spark.sql.delta.DeltaLog
-    snapshots = [delta_log.forTableWithSnapshot(spark._jsparkSession, path)._2() for path in (ours, theirs)]
-    as_java = spark._jvm.scala.jdk.javaapi.CollectionConverters.asJava
-    for get in (lambda m: m.schemaString(), lambda m: m.partitionColumns().toString(),
-                lambda m: dict(as_java(m.configuration())), lambda m: m.format().toString()):
-        assert get(snapshots[0].metadata()) == get(snapshots[1].metadata())
-    assert snapshots[0].protocol().toString() == snapshots[1].protocol().toString()
-    assert snapshots[0].version() == 0 and snapshots[0].checksumOpt().isDefined()
-    assert getattr(snapshots[0], "validateChecksum")(getattr(snapshots[0], "validateChecksum$default$1")())
-    assert not create_table(spark, ours, schema, ["_period"], properties)
-    history = spark.sql(f"DESCRIBE HISTORY delta.`{ours}`").select("version", "operation").collect()
+    path = str(tmp_path / "t")
+    assert create_table(spark, path, schema, ["_period"], {"pds.catalogue.table": "ER_PRS_F"})
+    assert not create_table(spark, path, schema, ["_period"], {"pds.catalogue.table": "ER_PRS_F"})
+    history = spark.sql(f"DESCRIBE HISTORY delta.`{path}`").select("version", "operation").collect()
     assert [(r.version, r.operation) for r in history] == [(0, "CREATE TABLE")]
     with pytest.raises(Exception, match="NOT_NULL"):
         spark.createDataFrame([(None, None, "2020")], "BEN_NIR_PSA string, EXE_SOI_DTD date, _period string") \
-            .write.format("delta").mode("append").save(ours)
-    assert spark.read.format("delta").load(ours).schema == schema
+            .write.format("delta").mode("append").save(path)
+    assert spark.read.format("delta").load(path).schema == schema
 
-
-def test_delta_defaults_that_may_change_the_protocol_leave_creation_to_delta(spark, settings, catalogue, clean_load,
-                                                                           tmp_path):
-    # A table created here carries the session's plain Delta defaults (a small table's: no
-    # per-column statistics); any other default leaves the creation to Delta's own command.
-    from pds_spark.warehouse import table_properties
-
-    loaded = table_properties(spark, str(clean_load[0] / "wh" / "snds" / "IR_BEN_R"))
-    assert loaded["delta.dataSkippingNumIndexedCols"] == "0" and loaded["pds.catalogue.table"] == "IR_BEN_R"
-
-    table = catalogue.table("IR_BEN_R")
     key = "spark.databricks.delta.properties.defaults.enableChangeDataFeed"
-    ours = loader(spark, settings, tmp_path, "wh")
     spark.conf.set(key, "true")
-    try:
-        assert ours._delta_defaults() is None
-        path, _, created = ours._ensure_table(table, ours._identifiers(table))
+    try:  # the loader's sessions start from the caller's settings
+        table = catalogue.table("IR_BEN_R")
+        ours = loader(spark, settings, tmp_path, "wh")
+        path, _, created = ours.tables._ensure_table(table, {}, ours.sessions.packed)
     finally:
         spark.conf.unset(key)
     assert created and table_properties(spark, path)["delta.enableChangeDataFeed"] == "true"
-    plain = loader(spark, settings, tmp_path, "wh2")
-    assert plain._delta_defaults() == {}
 
 
 def test_quality_checks_keys_codes_and_periods_and_writes_a_report(spark, catalogue, settings, clean_load, tmp_path):
@@ -420,12 +379,12 @@ def test_quality_checks_keys_codes_and_periods_and_writes_a_report(spark, catalo
 
     root, _, _ = clean_load
     wh = Warehouse(root / "wh")
-    rules = IngestRules.from_settings(settings)
+    rules = foreign_key_rules(settings.quality.rules)
     tables = ["ER_PRS_F", "ER_PHA_F", "IR_BEN_R", "T_MCOaaB", "T_MCOaaC"]
     loaded = sorted(p.name for p in (root / "wh" / "snds").iterdir())
-    everything, _ = run_quality(spark, wh, catalogue, loaded, list(rules.foreign_keys), tmp_path / "all.html")
+    everything, _ = run_quality(spark, wh, catalogue, loaded, rules, tmp_path / "all.html")
     assert [f"{m.table} {m.check} {m.column}: {m.detail}" for m in everything if not m.passed] == []  # clean data
-    metrics, report = run_quality(spark, wh, catalogue, tables, list(rules.foreign_keys), tmp_path / "q.html")
+    metrics, report = run_quality(spark, wh, catalogue, tables, rules, tmp_path / "q.html")
     by = {(m.table, m.check, m.column): m for m in metrics}
     nine = "DCT_ORD_NUM,FLX_DIS_DTD,FLX_EMT_NUM,FLX_EMT_ORD,FLX_EMT_TYP,FLX_TRT_DTD,ORG_CLE_NUM,PRS_ORD_NUM,REM_TYP_AFF"
     assert by[("ER_PHA_F", "foreign_key", nine)].passed
@@ -494,7 +453,7 @@ def test_a_killed_run_resumed_gives_the_same_tables(spark, settings, catalogue, 
                            ignore_row_order=True, ignore_nullable=True)
 
 
-def test_the_ingest_job_reports_and_exits_with_the_threshold(settings, tmp_path):
+def test_the_ingest_job_reports_and_exits_with_the_threshold(spark, settings, tmp_path):
     from tests.test_conformity import run
 
     sample = tmp_path / "sample"  # two of its files: ER_PRS_F has refused rows, IR_BEN_R none

@@ -55,7 +55,7 @@ def test_identity_variables_are_removed_and_never_name_the_caller(spark, monkeyp
 
 
 @pytest.mark.parametrize("variable, name", [("HADOOP_USER_NAME", "alice"), ("SPARK_USER", "rita")])
-def test_the_front_door_answers_as_the_os_user_whatever_the_environment_says(settings, variable, name):
+def test_the_front_door_answers_as_the_os_user_whatever_the_environment_says(spark, settings, variable, name):
     done = submit("jobs/admin.py", "whoami", env={variable: name})
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     assert f"\n{ME}:" in "\n" + done.stdout and f"{name}:" not in done.stdout

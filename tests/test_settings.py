@@ -14,6 +14,7 @@ def _copy(tmp_path: Path, extra: str) -> Path:
     text = (CONF.read_text().replace('"../', f'"{CONF.parent}/../')
             .replace('"spark-defaults.conf"', f'"{CONF.parent}/spark-defaults.conf"')
             .replace('"ingest.toml"', f'"{CONF.parent}/ingest.toml"')
+            .replace('"quality.toml"', f'"{CONF.parent}/quality.toml"')
             .replace('"catalog.toml"', f'"{CONF.parent}/catalog.toml"')
             .replace('"pseudonymisation.toml"', f'"{CONF.parent}/pseudonymisation.toml"') + extra)
     path = tmp_path / "pds.toml"

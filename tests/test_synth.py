@@ -18,6 +18,7 @@ from pds_spark.ingest.parse import typed
 from pds_spark.synth import CorpusConfig, generate_corpus
 from pds_spark.synth.model import DCIR_KEYS, PMSI_RET_FLAGS
 
+
 def read_table(spark, catalogue, corpus: Path, table: str, the_dialect="schema", raw=False):
     """Every delivered file of a table, typed under the catalogue; asserts no problem."""
     files = [p for p in (corpus / "delivery").rglob("*.csv*")

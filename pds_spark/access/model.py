@@ -7,13 +7,14 @@ rules are tested without Spark and the same code decides in every job.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Callable, Iterable, Mapping, Sequence
+from typing import Protocol
 
 from pyspark.sql import types as T
 
-from pds_spark.errors import PdsError, ExitCode
+from pds_spark.errors import ExitCode, PdsError
 
 ROLES = ("admin", "engineer", "analyst", "reviewer")
 ROLE_NAMES = {"admin": "platform administrator", "engineer": "data engineer",
@@ -66,12 +67,18 @@ ENTITLEMENTS = T.StructType([
 ])
 
 
+class Described(Protocol):
+    """What a refusal names: a `Resource`, or anything that describes itself (settings)."""
+
+    def describe(self) -> str: ...
+
+
 class Refused(PdsError):
     """The caller may not do this; the message names what was refused and why."""
 
     exit_code = ExitCode.REFUSED
 
-    def __init__(self, caller: str, action: str, resource: "Resource", why: str):
+    def __init__(self, caller: str, action: str, resource: Described, why: str):
         self.caller, self.action, self.resource, self.why = caller, action, resource, why
         super().__init__(f"refused: {caller} may not {action} {resource.describe()}: {why}")
 
@@ -86,7 +93,7 @@ class Resource:
 
     @classmethod
     def of(cls, project: str | None = None, columns: Iterable[str] = (),
-           period: tuple[date, date] | None = None) -> "Resource":
+           period: tuple[date, date] | None = None) -> Resource:
         """From 'TABLE.COLUMN' / 'TABLE.*' / 'TABLE' names."""
         by_table: dict[str, list[str]] = {}
         for name in columns:
@@ -133,7 +140,7 @@ def covers(grant: Mapping, table: str, column: str) -> bool:
 
 
 def decide(caller: str, action: str, resource: Resource, *, user: Mapping | None,
-           project: Mapping | None, entitlements: list[Mapping], today: date,
+           project: Mapping | None, entitlements: Sequence[Mapping], today: date,
            categories: Callable[[list[str]], Mapping[str, list[str]]]) -> str | None:
     """None if allowed, otherwise why not. `entitlements` are the caller's and the project's."""
     if user is None:

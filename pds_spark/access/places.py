@@ -7,7 +7,8 @@ A path is resolved (symbolic links included) and placed in one area:
 | `<warehouse>/snds/<TABLE>` | a grant-checked read for a project | any role-holding job | never |
 | `<warehouse>/projects/<P>/...` | members of P | members of P | members of P (not `imports/`) |
 | `<paths.work>/<caller>/...` (the caller's work area) | yes | yes | yes |
-| the rest of the warehouse (governance, audit, ledger, quarantine, metrics), the key store, the outbox, another user's work area, the platform's settings files | never | never | never |
+| the rest of the warehouse (governance, audit, ledger, quarantine, metrics), the key store, the outbox, | never | never | never |
+| another user's work area, the platform's settings files | never | never | never |
 | anywhere else (a delivery, a file brought in) | yes | yes | never |
 
 `maintain` (the key job's re-keying, administrators only) reaches every table but those of
@@ -21,8 +22,6 @@ import os
 from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
-
-from pyspark.sql import functions as F
 
 from pds_spark.access.model import Resource
 from pds_spark.warehouse import delta_exists
@@ -72,16 +71,17 @@ class Places:
         self.warehouses, self.work, self.closed = warehouses, work, closed
 
     @classmethod
-    def for_run(cls, run) -> "Places":
-        """The platform's areas, and those of the warehouse an administrator chose for this run."""
-        platform = run.platform or run.settings
+    def of(cls, governance, settings, platform) -> Places:
+        """The platform's areas (`platform`: its settings file), and those of the warehouse an
+        administrator chose for this run (`settings`: the run's)."""
         closed = {"the key store": platform.pseudonymisation.keystore, "the outbox": platform.access.outbox,
                   "the platform's settings": Path(platform.source),
                   "the pseudonymisation policy": platform.pseudonymisation.policy,
-                  "the ingestion rules": platform.ingest.rules, "the Spark defaults": platform.spark.defaults,
+                  "the ingestion rules": platform.ingest.rules, "the quality rules": platform.quality.rules,
+                  "the Spark defaults": platform.spark.defaults,
                   "the catalogue's corrections": platform.paths.catalog_overrides}
-        warehouses = list(dict.fromkeys([Path(run.settings.paths.warehouse), Path(platform.paths.warehouse)]))
-        return cls(run.governance(), warehouses, Path(platform.paths.work), closed)
+        warehouses = list(dict.fromkeys([Path(settings.paths.warehouse), Path(platform.paths.warehouse)]))
+        return cls(governance, warehouses, Path(platform.paths.work), closed)
 
     def work_area(self, caller: str) -> Path:
         return self.work / caller
@@ -94,6 +94,7 @@ class Places:
         place, why = self._decide(caller, real, use, project)
         if why is not None:
             self.gov.refuse(caller, f"{use} {path}", Resource(project), why)
+        assert place is not None  # refuse raises
         return place
 
     def _decide(self, caller: str, real: Path, use: str, project: str | None) -> tuple[Place | None, str | None]:

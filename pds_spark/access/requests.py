@@ -15,12 +15,14 @@ import shutil
 import uuid
 from pathlib import Path
 
+from delta.tables import DeltaTable
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from pds_spark.access.model import Resource
 from pds_spark.access.store import Governance, GovernanceError, now
 from pds_spark.errors import ExitCode, PdsError
+from pds_spark.warehouse import delta_exists
 
 REQUESTS = T.StructType([
     T.StructField("request_id", T.StringType(), False),
@@ -81,8 +83,8 @@ class Requests:
     def __init__(self, governance: Governance, outbox: str | Path):
         self.gov = governance
         self.outbox = Path(outbox)
-        self.path = str(governance.root / "requests")
-        self.staging = governance.root / "staging"
+        self.path = governance.warehouse.governance_table("requests")
+        self.staging = governance.warehouse.staging
 
     def list(self, project: str | None = None):
         df = self.gov.spark.read.format("delta").load(self.path) if self._exists() else \
@@ -90,8 +92,6 @@ class Requests:
         return df.where(F.col("project") == project) if project else df
 
     def _exists(self) -> bool:
-        from pds_spark.warehouse import delta_exists
-
         return delta_exists(self.gov.spark, self.path)
 
     def get(self, request_id: str) -> dict:
@@ -188,8 +188,6 @@ class Requests:
         return base / request["request_id"]
 
     def _set(self, request_id: str, status: str, reviewer: str, reason: str, delivered: Path | None) -> None:
-        from delta.tables import DeltaTable
-
         DeltaTable.forPath(self.gov.spark, self.path).update(
             (F.col("request_id") == request_id) & (F.col("status") == "pending"),
             {"status": F.lit(status), "reviewed_by": F.lit(reviewer), "reviewed_at": F.lit(now()),

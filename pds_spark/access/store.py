@@ -10,17 +10,19 @@ from __future__ import annotations
 
 import re
 import uuid
-from datetime import date, datetime, timezone
+from collections.abc import Callable, Iterable, Mapping
+from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Callable, Iterable, Mapping
 
+from delta.tables import DeltaTable
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from pds_spark import audit
-from pds_spark.access.model import (ENTITLEMENTS, PROJECTS, ROLES, USERS, Refused, Resource, decide,
-                                    roles_of)
+from pds_spark.access.model import ENTITLEMENTS, PROJECTS, ROLES, USERS, Described, Refused, Resource, decide, roles_of
+from pds_spark.catalog import Catalogue
 from pds_spark.errors import ExitCode, PdsError
+from pds_spark.pseudo.policy import Policy
 from pds_spark.warehouse import SAFE_NAME, Warehouse, delta_exists
 
 TABLES = {"users": USERS, "projects": PROJECTS, "entitlements": ENTITLEMENTS}
@@ -33,7 +35,7 @@ class GovernanceError(PdsError):
 
 
 def now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def _today() -> date:
@@ -54,10 +56,7 @@ class Governance:
         self.expand = expand  # table -> its columns (None: unknown table); None: names not checked
 
     @classmethod
-    def from_settings(cls, spark: SparkSession, settings, warehouse: str | Path | None = None) -> "Governance":
-        from pds_spark.catalog import Catalogue
-        from pds_spark.pseudo.policy import Policy
-
+    def from_settings(cls, spark: SparkSession, settings, warehouse: str | Path | None = None) -> Governance:
         policy = Policy.from_settings(settings)
         catalogue = None
 
@@ -72,7 +71,7 @@ class Governance:
 
     # --- reading ------------------------------------------------------------------
     def path(self, name: str) -> str:
-        return str(self.root / name)
+        return self.warehouse.governance_table(name)
 
     def table(self, name: str) -> DataFrame:
         if not delta_exists(self.spark, self.path(name)):
@@ -113,7 +112,7 @@ class Governance:
                       project=projects[0] if projects else None,
                       entitlements=self._rows("entitlements", mine), today=_today(), categories=self.categories)
 
-    def refuse(self, caller: str, action: str, resource: Resource, why: str) -> None:
+    def refuse(self, caller: str, action: str, resource: Described, why: str) -> None:
         """Audit a refusal, then raise it."""
         refused = Refused(caller, action, resource, why)
         self.audit_change(caller, "access.authorize", {"action": action, "resource": resource.describe()},
@@ -132,8 +131,6 @@ class Governance:
         df.write.format("delta").mode("append").save(self.path(name))
 
     def _update(self, name: str, condition: str, values: dict) -> int:
-        from delta.tables import DeltaTable
-
         table = DeltaTable.forPath(self.spark, self.path(name))
         before = table.toDF().where(condition).count()
         if before:

@@ -38,7 +38,7 @@ class Catalogue:
 
     @classmethod
     def load(cls, schemas: str | Path, nomenclatures: str | Path | None = None,
-             overrides: Overrides | None = None) -> "Catalogue":
+             overrides: Overrides | None = None) -> Catalogue:
         """Every schema under `schemas`; one that cannot be read is refused for its table only."""
         root = Path(schemas)
         if not root.is_dir():
@@ -65,11 +65,11 @@ class Catalogue:
             tables.pop(upper, None)  # a name refused once is refused whole
         if not paths:
             raise CatalogError(str(root), "no table schema (*.json) in the catalogue folder")
-        return cls({t.name: t for t in tables.values()}, nomenclatures,
+        return cls({t.name: t for t in tables.values()}, Path(nomenclatures) if nomenclatures else None,
                    [r for rs in refused.values() for r in rs], overrides)
 
     @classmethod
-    def from_settings(cls, settings) -> "Catalogue":
+    def from_settings(cls, settings) -> Catalogue:
         return cls.load(settings.paths.catalog, settings.paths.nomenclatures,
                         Overrides.read(settings.paths.catalog_overrides))
 

@@ -20,9 +20,9 @@ from __future__ import annotations
 import csv
 import json
 import re
-from decimal import Decimal, InvalidOperation
 from dataclasses import dataclass
-from functools import lru_cache
+from decimal import Decimal, InvalidOperation
+from functools import cache
 from pathlib import Path
 
 from pyspark.sql import types as T
@@ -62,7 +62,7 @@ def normal_sql(value: str, kind: str) -> str:
     return text
 
 
-@lru_cache(maxsize=None)
+@cache
 def _layout(path: Path) -> tuple[list[str], list[str], dict[str, str]]:
     """The list's header, its first data row, and column -> role (from its .json beside it)."""
     meta = path.with_suffix(".json")
@@ -78,7 +78,7 @@ def _layout(path: Path) -> tuple[list[str], list[str], dict[str, str]]:
     return header, first, roles
 
 
-@lru_cache(maxsize=None)
+@cache
 def read_codes(path: Path, column: str | None) -> tuple[str, ...]:
     """The distinct codes of one column of a code list file (`;`-separated, header row)."""
     with path.open(encoding="utf-8", errors="replace", newline="") as fh:

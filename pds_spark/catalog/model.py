@@ -83,8 +83,8 @@ class Field:
         if self.oracle_type == "date" or isinstance(self.spark_type, DateType):
             return "DATE"
         if self.oracle_type in ("number", "integer"):
-            if self.precision is not None and self.precision >= self.scale:
-                return f"NUMBER({self.precision},{self.scale})"
+            if self.precision is not None and self.precision >= (self.scale or 0):
+                return f"NUMBER({self.precision},{self.scale or 0})"
             if self.type == "integer" and self.length:
                 return f"NUMBER({self.length})"
             return "NUMBER"

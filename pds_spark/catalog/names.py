@@ -6,11 +6,11 @@ from __future__ import annotations
 import csv
 import io
 import zipfile
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 
-@lru_cache(maxsize=None)
+@cache
 def insee_names(names_dir: Path) -> dict[str, list[tuple[str, int]]]:
     """First names by sex ('1' male, '2' female) and surnames, with their frequencies."""
     first: dict[str, dict[str, int]] = {"1": {}, "2": {}}

@@ -15,15 +15,17 @@ from __future__ import annotations
 
 import json
 import re
+import tomllib
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from pyspark.sql import types as T
 
 from pds_spark.catalog.formats import DEFAULT_PATTERNS, FormatError, parse_strftime
 from pds_spark.catalog.model import Field, ForeignKey, Table
-from pds_spark.errors import CatalogError
+from pds_spark.errors import CatalogError, SettingsError
 
 TIME_REGEX = r"^([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9]$"
 UUID_REGEX = r"^[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}$"
@@ -108,6 +110,7 @@ def parse_field(raw: Any, source: str, table_missing: tuple[str, ...] = ("",)) -
         raise CatalogError(source, f"unknown constraint(s) {', '.join(unknown)}", name)
 
     pattern = value_regex = None
+    spark_type: T.DataType
     note = ""
     if ftype in ("date", "datetime") and fmt == "any":
         spark_type = T.StringType()  # "any format": no pattern can be chosen without guessing
@@ -195,7 +198,7 @@ def parse_field(raw: Any, source: str, table_missing: tuple[str, ...] = ("",)) -
     )
 
 
-def parse_table(doc: Any, source: str, overrides: "Overrides | None" = None) -> Table:
+def parse_table(doc: Any, source: str, overrides: Overrides | None = None) -> Table:
     """One Table Schema document -> Table; every problem names the file (and field).
     `overrides` correct the document first (see `Overrides`)."""
     if not isinstance(doc, dict):
@@ -249,7 +252,7 @@ def read_document(path: Path) -> Any:
         raise CatalogError(str(path), f"not valid JSON: {e}") from None
 
 
-def read_table(path: Path, overrides: "Overrides | None" = None) -> Table:
+def read_table(path: Path, overrides: Overrides | None = None) -> Table:
     return parse_table(read_document(path), str(path), overrides)
 
 
@@ -276,12 +279,8 @@ class Overrides:
         self.used: set[int] = set()
 
     @classmethod
-    def read(cls, path: str | Path | None) -> "Overrides":
+    def read(cls, path: str | Path | None) -> Overrides:
         """`[[table]]` and `[[field]]` entries: table, field (for [[field]]), set = {...}, reason."""
-        import tomllib
-
-        from pds_spark.errors import SettingsError
-
         if path is None:
             return cls()
         where = str(path)

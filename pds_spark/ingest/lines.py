@@ -19,7 +19,8 @@ from pyspark.sql import types as T
 
 from pds_spark.catalog import CsvDialect, Field, Table
 from pds_spark.ingest.parse import bad_sql, field_sql, parse_fields, present_sql, problems_sql
-from pds_spark.sqltext import quoted, select_sql, sql_text
+from pds_spark.jvm import select_sql
+from pds_spark.sqltext import quoted, sql_text
 
 # tests of the line (`_raw`, its bytes as delivered), shared by the decision (`_bad`) and the
 # reasons (`_problems`); a U+FFFD written in valid UTF-8 is a character like another
@@ -129,39 +130,8 @@ def parse_lines(lines: DataFrame, table: Table, dialect: CsvDialect, lay: Layout
                                 f"from_csv(value, {sql_text(_csv_schema(table, lay, native))}, "
                                 f"map({options_sql})) AS _csv",
                                 *([f"coalesce({truncated_line or 'false'}, false) AS _truncated"] if explain else [])])
-    required = {f.name for f in table.fields if f.required or f.name in table.primary_key}
     fields = _fields_sql(dialect.separator)  # inline only where `_f` (refused lines' fields) is not there yet
-    columns, checks, reasons, other_digits = [], [], [], []
-    for f in table.fields:
-        type_sql = f.spark_type.simpleString()
-        pos = lay.positions.get(f.name)
-        if pos is None:
-            columns.append(f"CAST(NULL AS {type_sql}) AS {quoted(f.name)}")
-            if f.name in required:
-                checks.append(("true", f"{f.name}: missing (required)"))
-                reasons.append(checks[-1])
-            continue
-        parsed = f"_csv._c{pos}"
-        if f.name in native:  # the CSV parser marks a failed conversion `_corrupt`; name it from the text
-            columns.append(f"{parsed} AS {quoted(f.name)}")
-            text = present_sql(_split_field(pos), table)  # only read for refused lines
-            kind = ("not a number" if isinstance(f.spark_type, T.DoubleType) else
-                    f"not a date ({date_pattern})" if isinstance(f.spark_type, T.DateType) else "not an integer")
-            if isinstance(f.spark_type, T.DoubleType):
-                checks.append((f"({parsed} IS NOT NULL AND isnan({parsed}))", f"{f.name}: {kind}"))
-                reasons.append(checks[-1])
-            reasons.append((f"({text} IS NOT NULL AND {parsed} IS NULL)", f"{f.name}: {kind}"))
-            if not isinstance(f.spark_type, T.DateType):  # a date pattern takes ASCII digits only
-                other_digits.append(pos)
-                reasons.append((f"({parsed} IS NOT NULL AND {text} RLIKE {OTHER_DIGIT})", f"{f.name}: {kind}"))
-            if f.name in required:
-                checks.append((f"{parsed} IS NULL", f"{f.name}: missing (required)"))
-                reasons.append((f"{text} IS NULL", f"{f.name}: missing (required)"))
-            continue
-        column, found = field_sql(f, parsed, table, dialect, f.name in required)
-        columns.append(column)
-        checks += found
-        reasons += found
+    columns, checks, reasons, other_digits = _typed_columns(table, dialect, lay, native, date_pattern)
     # the line itself, walked as few times as can be: a line of ASCII bytes is valid UTF-8 and
     # has no other script's digit
     beyond_ascii = [f"NOT {VALID_UTF8}"]
@@ -183,6 +153,45 @@ def parse_lines(lines: DataFrame, table: Table, dialect: CsvDialect, lay: Layout
     split = typed.selectExpr("*", f"CASE WHEN _bad THEN {fields} END AS _f")
     return select_sql(split, [*[quoted(k) for k in keep], "_raw", *[quoted(f.name) for f in table.fields], "_bad",
                               f"CASE WHEN _bad THEN {problems} ELSE CAST(array() AS array<string>) END AS _problems"])
+
+
+def _typed_columns(table: Table, dialect: CsvDialect, lay: Layout, native: set[str], date_pattern: str | None
+                   ) -> tuple[list[str], list[tuple[str, str]], list[tuple[str, str]], list[int]]:
+    """Each catalogue field's typed column (SQL); the checks that refuse a row and the reasons
+    that name its faults ((SQL, reason) pairs); the positions searched for other scripts' digits."""
+    required = {f.name for f in table.fields if f.required or f.name in table.primary_key}
+    columns, checks, reasons, other_digits = [], [], [], []
+    for f in table.fields:
+        pos = lay.positions.get(f.name)
+        if pos is None:
+            columns.append(f"CAST(NULL AS {f.spark_type.simpleString()}) AS {quoted(f.name)}")
+            if f.name in required:
+                checks.append(("true", f"{f.name}: missing (required)"))
+                reasons.append(checks[-1])
+            continue
+        parsed = f"_csv._c{pos}"
+        if f.name not in native:
+            column, found = field_sql(f, parsed, table, dialect, f.name in required)
+            columns.append(column)
+            checks += found
+            reasons += found
+            continue
+        # the CSV parser marks a failed conversion `_corrupt`; name it from the text
+        columns.append(f"{parsed} AS {quoted(f.name)}")
+        text = present_sql(_split_field(pos), table)  # only read for refused lines
+        kind = ("not a number" if isinstance(f.spark_type, T.DoubleType) else
+                f"not a date ({date_pattern})" if isinstance(f.spark_type, T.DateType) else "not an integer")
+        if isinstance(f.spark_type, T.DoubleType):
+            checks.append((f"({parsed} IS NOT NULL AND isnan({parsed}))", f"{f.name}: {kind}"))
+            reasons.append(checks[-1])
+        reasons.append((f"({text} IS NOT NULL AND {parsed} IS NULL)", f"{f.name}: {kind}"))
+        if not isinstance(f.spark_type, T.DateType):  # a date pattern takes ASCII digits only
+            other_digits.append(pos)
+            reasons.append((f"({parsed} IS NOT NULL AND {text} RLIKE {OTHER_DIGIT})", f"{f.name}: {kind}"))
+        if f.name in required:
+            checks.append((f"{parsed} IS NULL", f"{f.name}: missing (required)"))
+            reasons.append((f"{text} IS NULL", f"{f.name}: missing (required)"))
+    return columns, checks, reasons, other_digits
 
 
 def _any_field_sql(fields: str, width: int, positions: set[int], condition: str) -> str:

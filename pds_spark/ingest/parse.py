@@ -17,12 +17,14 @@ expressions costs more than running them.
 
 from __future__ import annotations
 
+from collections.abc import Set
+
 from pyspark.sql import DataFrame
 from pyspark.sql import types as T
 
 from pds_spark.catalog import CsvDialect, Field, Table
-from pds_spark.sqltext import quoted, select_sql, sql_text
-
+from pds_spark.jvm import select_sql
+from pds_spark.sqltext import quoted, sql_text
 
 ISO_DATE = "yyyy-MM-dd"
 Check = tuple[str, str]  # (SQL true when the value is refused, the problem's text)
@@ -55,7 +57,10 @@ def value_sql(field: Field, raw: str, dialect: CsvDialect) -> str:
         return f"CASE WHEN CAST(try_cast({raw} AS DATE) AS STRING) = {raw} THEN try_cast({raw} AS DATE) END"
     if isinstance(t, (T.DateType, T.TimestampType)):
         function = "try_to_date" if isinstance(t, T.DateType) else "try_to_timestamp"
-        return f"{function}({raw}, {sql_text(dialect.date_pattern_for(field.type, field.format, field.pattern))})"
+        pattern = dialect.date_pattern_for(field.type, field.format, field.pattern)
+        if pattern is None:
+            raise ValueError(f"{field.name}: no date pattern for {field.type} {field.format!r}")
+        return f"{function}({raw}, {sql_text(pattern)})"
     raise ValueError(f"{field.name}: no parser for {t}")
 
 
@@ -119,7 +124,7 @@ def field_sql(field: Field, text: str, table: Table, dialect: CsvDialect,
 
 
 def parse_fields(df: DataFrame, table: Table, dialect: CsvDialect, raw_of: dict[str, str], keep: list[str],
-                 required: set[str] = frozenset(), line_bad: str | None = None,
+                 required: Set[str] = frozenset(), line_bad: str | None = None,
                  line_problems: str | None = None) -> DataFrame:
     """`keep` columns + the table's typed fields + `_bad` + `_problems`, in one projection.
 

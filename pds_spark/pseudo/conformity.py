@@ -7,15 +7,17 @@ and summed per column. Only per-column counts reach the driver, never values.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Iterable
 
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
+from pds_spark.catalog.names import insee_names
+from pds_spark.frames import local_frame
 from pds_spark.pseudo.policy import Policy
 
 PSEUDONYM = r"^[0-9a-f]{64}$"
@@ -49,8 +51,6 @@ def nir_like(value: Column) -> Column:
 
 @lru_cache(maxsize=4)
 def _name_rows(names_dir: str, min_length: int, min_count: int) -> tuple[str, ...]:
-    from pds_spark.catalog.names import insee_names
-
     lists = insee_names(Path(names_dir))
     return tuple(sorted({n.upper() for part in lists.values() for n, c in part
                          if c >= min_count and len(n) >= min_length}))
@@ -58,11 +58,9 @@ def _name_rows(names_dir: str, min_length: int, min_count: int) -> tuple[str, ..
 
 def name_frame(spark: SparkSession, names_dir: Path, policy: Policy) -> DataFrame:
     """INSEE first names and surnames (upper case) as a one-column frame `name`."""
-    import pandas as pd
-
     c = policy.conformity
     names = _name_rows(str(names_dir), c.name_min_length, c.name_min_count)
-    return spark.createDataFrame(pd.DataFrame({"name": list(names)}), "name string")
+    return local_frame(spark, [(n,) for n in names], "name string")
 
 
 def _value_stats(df: DataFrame, names: DataFrame, birth: set[str]) -> DataFrame:

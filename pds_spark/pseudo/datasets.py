@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import gzip
 import logging
 from dataclasses import dataclass
 from pathlib import Path
 
 from pyspark.sql import DataFrame, SparkSession
 
-from pds_spark.errors import PdsError, ExitCode
+from pds_spark.errors import ExitCode, PdsError
 from pds_spark.pseudo.apply import PROPERTY, apply_plan, properties, pseudonym_state, rekey
 from pds_spark.pseudo.hmac import pseudonymise
 from pds_spark.pseudo.keystore import KeyStore
@@ -48,8 +49,6 @@ def read_dataset(spark: SparkSession, path: Path, fmt: str | None = None, sep: s
 
 
 def _first_line(path: Path, encoding: str) -> str:
-    import gzip
-
     opener = gzip.open if path.name.endswith(".gz") else open
     with opener(path, "rt", encoding=encoding, errors="replace") as fh:
         return fh.readline()

@@ -11,27 +11,65 @@ from __future__ import annotations
 
 import hashlib
 import threading
-from typing import Iterable, Sequence
+from collections.abc import Iterable, Sequence
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from pds_spark.sqltext import quoted, select_sql
+from pds_spark.jvm import select_sql
+from pds_spark.sqltext import quoted
 
 BLOCK = 64
 IPAD_COL, OPAD_COL = "__pds_hmac_ipad", "__pds_hmac_opad"
 
 
+class KeyFrames:
+    """One-row frames of key bytes, built once per session and content, dropped by `forget`.
+
+    A frame is built from an RDD so that no plan holds the bytes; building it runs a Python
+    task (seconds), joining it again costs nothing. Its cache key is a digest of the bytes.
+    """
+
+    def __init__(self) -> None:
+        self._frames: dict[tuple, DataFrame] = {}
+        self._lock = threading.Lock()
+
+    def frame(self, spark: SparkSession, columns: dict[str, bytes]) -> DataFrame:
+        digest = hashlib.sha256(b"pds-frame|" + b"|".join(k.encode() + b"=" + v for k, v in columns.items())).digest()
+        cache_key = (id(spark), spark.sparkContext.applicationId, digest)
+        with self._lock:
+            frame = self._frames.get(cache_key)
+            if frame is None:
+                schema = T.StructType([T.StructField(k, T.BinaryType(), False) for k in columns])
+                rdd = spark.sparkContext.parallelize([tuple(bytearray(v) for v in columns.values())], 1)
+                frame = spark.createDataFrame(rdd, schema).persist()
+                frame.count()
+                self._frames[cache_key] = frame
+            return frame
+
+    def forget(self) -> None:
+        """Drop every frame (after a key is destroyed, or before the session stops)."""
+        with self._lock:
+            for frame in self._frames.values():
+                frame.unpersist()
+            self._frames.clear()
+
+
 class SecretKey:
-    """Key bytes that never print: repr, str and pickling by accident show no material."""
+    """Key bytes that never print: repr, str and pickling by accident show no material.
 
-    __slots__ = ("_material", "key_id")
+    `frames`: where the frames of this key are cached (the key store's, shared by the keys it
+    gives out, so that destroying a key drops them); by default the key's own.
+    """
 
-    def __init__(self, material: bytes, key_id: str = "unnamed"):
+    __slots__ = ("_material", "key_id", "frames")
+
+    def __init__(self, material: bytes, key_id: str = "unnamed", frames: KeyFrames | None = None):
         if not isinstance(material, (bytes, bytearray)) or not material:
             raise ValueError("a key must be non-empty bytes")
         self._material, self.key_id = bytes(material), key_id
+        self.frames = frames if frames is not None else KeyFrames()
 
     def __repr__(self) -> str:
         return f"SecretKey(key_id={self.key_id!r}, material=<redacted>)"
@@ -49,43 +87,16 @@ class SecretKey:
         key = key.ljust(BLOCK, b"\0")
         return bytes(b ^ 0x36 for b in key), bytes(b ^ 0x5C for b in key)
 
-
-_FRAMES: dict[tuple, DataFrame] = {}
-_FRAMES_LOCK = threading.Lock()
-
-
-def secret_frame(spark: SparkSession, columns: dict[str, bytes]) -> DataFrame:
-    """A cached one-row frame of binary columns, built from an RDD so that no plan holds the bytes.
-
-    Building it runs a Python task (seconds); cached per session and content, joining it
-    again costs nothing. The cache key is a digest of the bytes, kept in this process only.
-    """
-    digest = hashlib.sha256(b"pds-frame|" + b"|".join(k.encode() + b"=" + v for k, v in columns.items())).digest()
-    cache_key = (id(spark), spark.sparkContext.applicationId, digest)
-    with _FRAMES_LOCK:
-        frame = _FRAMES.get(cache_key)
-        if frame is None:
-            schema = T.StructType([T.StructField(k, T.BinaryType(), False) for k in columns])
-            rdd = spark.sparkContext.parallelize([tuple(bytearray(v) for v in columns.values())], 1)
-            frame = spark.createDataFrame(rdd, schema).persist()
-            frame.count()
-            _FRAMES[cache_key] = frame
-        return frame
-
-
-def forget_secret_frames() -> None:
-    """Drop every cached key frame (after a key is destroyed, or before the session stops)."""
-    with _FRAMES_LOCK:
-        for frame in _FRAMES.values():
-            frame.unpersist()
-        _FRAMES.clear()
+    def frame(self, spark: SparkSession, column: str) -> DataFrame:
+        """A one-row frame holding the key's bytes in `column` (for Spark's AES functions)."""
+        return self.frames.frame(spark, {column: self._material})
 
 
 def _key_frame(spark: SparkSession, keys: Sequence[SecretKey]) -> DataFrame:
     columns = {}
     for i, key in enumerate(keys):
         columns[f"{IPAD_COL}{i}"], columns[f"{OPAD_COL}{i}"] = key.pads()
-    return secret_frame(spark, columns)
+    return keys[0].frames.frame(spark, columns)
 
 
 def hmac_sha256(value: str, layer: int = 0) -> str:

@@ -15,6 +15,7 @@ recomputed or linked again.
 from __future__ import annotations
 
 import base64
+import builtins
 import contextlib
 import fcntl
 import importlib
@@ -24,7 +25,7 @@ import re
 import secrets
 import stat
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Protocol
 
@@ -32,8 +33,8 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
-from pds_spark.errors import PdsError, ExitCode
-from pds_spark.pseudo.hmac import SecretKey
+from pds_spark.errors import ExitCode, PdsError
+from pds_spark.pseudo.hmac import KeyFrames, SecretKey
 
 KEY_NAME = re.compile(r"^[a-z][a-z0-9-]{0,62}$")
 KEY_BYTES = 32
@@ -121,7 +122,7 @@ class KeyInfo:
 
 
 def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 def _write_atomic(path: Path, data: dict) -> None:
@@ -141,12 +142,13 @@ class KeyStore:
         self.folder = Path(folder)
         self._unlock = unlock
         self._wrapper: KeyWrapper | None = None
+        self.frames = KeyFrames()  # the Spark frames of the keys it gives out, dropped when one is destroyed
 
     def __repr__(self) -> str:
         return f"KeyStore({str(self.folder)!r})"
 
     @classmethod
-    def from_settings(cls, settings) -> "KeyStore":
+    def from_settings(cls, settings) -> KeyStore:
         return cls(settings.pseudonymisation.keystore, settings.pseudonymisation.unlock)
 
     # -- files ---------------------------------------------------------------
@@ -236,9 +238,7 @@ class KeyStore:
 
     def destroy(self, name: str) -> KeyInfo:
         """Erase every version of the key for good (the name stays, as a tombstone)."""
-        from pds_spark.pseudo.hmac import forget_secret_frames
-
-        forget_secret_frames()
+        self.frames.forget()
         with self._locked():
             entry = self._read(name)
             entry.update(versions=[{"version": v["version"], "created": v["created"], "wrapped": None}
@@ -262,7 +262,7 @@ class KeyStore:
                                 "its pseudonyms can no longer be computed")
         return entry
 
-    def chain(self, name: str, since: int = 0, until: int | None = None) -> list[SecretKey]:
+    def chain(self, name: str, since: int = 0, until: int | None = None) -> builtins.list[SecretKey]:
         """Versions since+1..until (default: the latest) in order of application."""
         entry = self._live(name)
         until = len(entry["versions"]) if until is None else until
@@ -270,5 +270,5 @@ class KeyStore:
             raise KeyStoreError(f"key {name!r} has no versions {since + 1}..{until}")
         wrapper = self._wrap()
         return [SecretKey(wrapper.unwrap(base64.b64decode(v["wrapped"]), self._context(name, v["version"])),
-                          key_id=f"{name}@{v['version']}")
+                          key_id=f"{name}@{v['version']}", frames=self.frames)
                 for v in entry["versions"][since:until]]

@@ -5,10 +5,11 @@ from __future__ import annotations
 import fnmatch
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from pds_spark.errors import SettingsError
-from pds_spark.settings import read_toml
 from pds_spark.pseudo.keystore import KEY_NAME
+from pds_spark.settings import read_toml
 
 ACTIONS = ("pseudonym", "drop", "coarsen")
 COARSEN_TO = ("year", "year_month", "department")
@@ -64,7 +65,7 @@ class Policy:
     conformity: ConformitySettings
 
     @classmethod
-    def load(cls, path: str | Path) -> "Policy":
+    def load(cls, path: str | Path) -> Policy:
         where = str(path)
         raw = read_toml(path, "pseudonymisation policy", ("identifier", "quasi_identifier", "conformity"))
         rules = [_identifier(where, i, r) for i, r in enumerate(raw.get("identifier", []))]
@@ -78,7 +79,7 @@ class Policy:
         return cls(where, tuple(rules), quasi, conformity)
 
     @classmethod
-    def from_settings(cls, settings) -> "Policy":
+    def from_settings(cls, settings) -> Policy:
         return cls.load(settings.pseudonymisation.policy)
 
     def plan(self, table: str, columns: list[str]) -> Plan:
@@ -89,7 +90,7 @@ class Policy:
             rule = next((r for r in self.identifiers if r.applies(table, column)), None)
             if rule is None:
                 continue
-            if rule.action == "pseudonym":
+            if rule.action == "pseudonym" and rule.key:
                 pseudonyms.setdefault(rule.key, []).append(column)
             elif rule.action == "drop":
                 drops.append(column)
@@ -138,7 +139,7 @@ def _identifier(where: str, index: int, raw: dict) -> IdentifierRule:
 
 def _conformity(where: str, raw: dict) -> ConformitySettings:
     defaults = ConformitySettings()
-    values = {}
+    values: dict[str, Any] = {}
     for name, value in raw.items():
         key = f"conformity.{name}"
         if not hasattr(defaults, name):

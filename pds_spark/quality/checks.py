@@ -8,8 +8,8 @@ fails it (codes outside their list, a period that grew a lot, drift).
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Callable
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
@@ -18,6 +18,8 @@ from pyspark.sql import types as T
 from pds_spark.catalog import Catalogue
 from pds_spark.catalog.codes import CodeList, normal_sql
 from pds_spark.catalog.model import Field, Table
+from pds_spark.frames import local_frame
+from pds_spark.quality.rules import ForeignKeyRule
 from pds_spark.sqltext import quoted, sql_text
 
 NUMERIC = (T.IntegralType, T.FractionalType, T.DateType, T.TimestampType)
@@ -44,7 +46,7 @@ def profile(df: DataFrame, table: Table) -> list[Metric]:
         if isinstance(f.dataType, NUMERIC):
             exprs += [f"CAST(min({quoted(f.name)}) AS STRING) AS `lo{i}`",
                       f"CAST(max({quoted(f.name)}) AS STRING) AS `hi{i}`"]
-    row = df.selectExpr(*exprs).first()
+    row = df.selectExpr(*exprs).collect()[0]  # an aggregate: one row
     rows = row["__rows"]
     out = [Metric(table.name, "rows", value=float(rows))]
     for i, f in enumerate(cols):
@@ -58,7 +60,7 @@ def primary_key(df: DataFrame, table: Table) -> list[Metric]:
     if not table.primary_key or not all(k in df.columns for k in table.primary_key):
         return []
     dup = (df.groupBy(*[F.col(quoted(k)) for k in table.primary_key]).count().where("count > 1")
-           .agg(F.count(F.lit(1)).alias("keys"), F.sum("count").alias("rows")).first())
+           .agg(F.count(F.lit(1)).alias("keys"), F.sum("count").alias("rows")).collect()[0])
     keys = dup["keys"] or 0
     return [Metric(table.name, "primary_key", ",".join(table.primary_key), value=float(keys), passed=keys == 0,
                    severity="error" if keys else "info",
@@ -79,7 +81,7 @@ def foreign_key(child: DataFrame, table: Table, columns: list[str], parent: Data
              .distinct().withColumn("_found", F.lit(True)))
     keys = [f"k{i}" for i in range(len(columns))]
     stats = left.join(right, keys, "left").agg(F.count(F.lit(1)).alias("total"),
-                                              F.count_if(F.col("_found").isNull()).alias("orphans")).first()
+                                              F.count_if(F.col("_found").isNull()).alias("orphans")).collect()[0]
     total, orphans = stats["total"], stats["orphans"]
     return Metric(table.name, "foreign_key", ",".join(columns), value=float(orphans), passed=orphans == 0,
                   severity="error" if orphans else "info",
@@ -100,11 +102,8 @@ def code_lists(spark: SparkSession, df: DataFrame, table: Table,
             lists.append((f, found))
     if not lists:
         return []
-    import pandas as pd
-
-    raw = spark.createDataFrame(pd.DataFrame(
-        [(f.name, cl.kind, c) for f, cl in lists for c in cl.codes], columns=["column", "kind", "code"]),
-        "column string, kind string, code string")
+    raw = local_frame(spark, [(f.name, cl.kind, c) for f, cl in lists for c in cl.codes],
+                      "column string, kind string, code string")
     by_kind = " ".join(f"WHEN {sql_text(k)} THEN {normal_sql('code', k)}" for k in ("integer", "number", "padded"))
     codes_df = raw.selectExpr("column", f"CASE kind {by_kind} ELSE {normal_sql('code', 'text')} END AS code") \
         .where("code IS NOT NULL").distinct()
@@ -148,15 +147,16 @@ def period_rows(df: DataFrame, table: Table, previous: dict[str, float], max_los
 
 
 def check_table(spark: SparkSession, df: DataFrame, table: Table, catalogue: Catalogue,
-                load_table: Callable[[str], DataFrame | None], extra_fks: list[dict],
+                load_table: Callable[[str], DataFrame | None], extra_fks: Sequence[ForeignKeyRule],
                 codes_of: Callable[[Field], CodeList | None], previous: dict[str, float],
                 max_period_loss: float = 0.5, max_period_growth: float = 1.0) -> list[Metric]:
     metrics = profile(df, table) + primary_key(df, table)
-    fks = {(tuple(fk.fields), fk.table): (list(fk.ref_fields), None) for fk in table.foreign_keys}
-    for fk in extra_fks:  # conf/ingest.toml adds rules, or narrows the catalogue's with `where`
-        if fk["table"] == table.name:
-            fks[(tuple(fk["columns"]), fk["references"])] = (fk["ref_columns"], fk.get("where"))
-    fks = [(list(cols), ref, ref_cols, where) for (cols, ref), (ref_cols, where) in fks.items()]
+    rules: dict[tuple[tuple[str, ...], str], tuple[list[str], str | None]] = {
+        (tuple(fk.fields), fk.table): (list(fk.ref_fields), None) for fk in table.foreign_keys}
+    for rule in extra_fks:  # conf/quality.toml adds rules, or narrows the catalogue's with `where`
+        if rule.table == table.name:
+            rules[(rule.columns, rule.references)] = (list(rule.ref_columns), rule.where)
+    fks = [(list(cols), ref, ref_cols, where) for (cols, ref), (ref_cols, where) in rules.items()]
     for columns, ref, ref_columns, where in fks:
         if not all(c in df.columns for c in columns):
             continue

@@ -36,7 +36,7 @@ class Series:
     @property
     def out_of_band(self) -> bool:
         latest = self.values[-1]
-        return self.low is not None and not (self.low <= latest <= self.high)
+        return self.low is not None and self.high is not None and not (self.low <= latest <= self.high)
 
 
 def series(spark: SparkSession, metrics_path: str, run_id: str, tables: list[str], q) -> list[Series]:
@@ -73,6 +73,7 @@ def findings(drawn: list[Series]) -> list[Metric]:
     for s in drawn:
         if not s.out_of_band or s.check == "period_rows":  # rows are judged by `period_rows` itself
             continue
+        assert s.low is not None and s.high is not None  # out of band: a band
         shown = (lambda v: f"{v:,.0f}") if s.check == "period_rows" else (lambda v: f"{v:.1%}")
         out.append(Metric(s.table, "drift", s.column, s.period, s.values[-1], False, "warning",
                           f"{s.check} {shown(s.values[-1])} outside {shown(max(s.low, 0))} .. {shown(s.high)} "
@@ -97,7 +98,7 @@ def sparkline(s: Series, width: int = 180, height: int = 44) -> str:
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
              f'viewBox="0 0 {width} {height}" role="img">',
              f"<title>{html.escape(f'{s.table} {s.check} {s.column} {s.period}'.strip())}</title>"]
-    if s.low is not None:
+    if s.low is not None and s.high is not None:
         top, bottom = y(s.high), y(max(s.low, lo))
         parts.append(f'<rect class="band" x="{pad}" y="{top:.1f}" width="{width - 2 * pad}" '
                      f'height="{max(bottom - top, 1):.1f}" fill="#e3ecfb"/>')

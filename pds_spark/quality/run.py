@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import logging
 import uuid
-from dataclasses import asdict
-from datetime import datetime, timezone
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Callable
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
@@ -18,6 +18,7 @@ from pds_spark.catalog import Catalogue
 from pds_spark.catalog.codes import code_list
 from pds_spark.quality import drift
 from pds_spark.quality.checks import Metric, check_table
+from pds_spark.quality.rules import ForeignKeyRule
 from pds_spark.settings import QualitySettings
 from pds_spark.warehouse import Warehouse, delta_exists
 
@@ -45,12 +46,12 @@ def _previous_period_rows(spark: SparkSession, warehouse: Warehouse, tables: lis
 
 
 def run_quality(spark: SparkSession, warehouse: Warehouse, catalogue: Catalogue, tables: list[str],
-                extra_fks: list[dict], report_path: Path, progress: Callable[[str], None] = log.info,
+                extra_fks: Sequence[ForeignKeyRule], report_path: Path, progress: Callable[[str], None] = log.info,
                 quality: QualitySettings | None = None) -> tuple[list[Metric], Path]:
     """Check each table, append the metrics to the quality-metrics table, compare them with the
     previous checks (drift), write the HTML report with its charts."""
     quality = quality or QualitySettings()
-    run_id, run_at = uuid.uuid4().hex[:12], datetime.now(timezone.utc).replace(microsecond=0, tzinfo=None)
+    run_id, run_at = uuid.uuid4().hex[:12], datetime.now(UTC).replace(microsecond=0, tzinfo=None)
     previous = _previous_period_rows(spark, warehouse, tables)
     cache: dict[str, DataFrame | None] = {}
 
@@ -66,7 +67,7 @@ def run_quality(spark: SparkSession, warehouse: Warehouse, catalogue: Catalogue,
         if df is None:
             continue
         found = check_table(spark, df, catalogue.table(name), catalogue, load, extra_fks,
-                            lambda f: code_list(catalogue, f.nomenclature, f), previous.get(name, {}),
+                            lambda f: code_list(catalogue, f.nomenclature, f) if f.nomenclature else None, previous.get(name, {}),
                             quality.max_period_loss, quality.max_period_growth)
         metrics += found
         failed = [m for m in found if not m.passed]
@@ -82,14 +83,14 @@ def run_quality(spark: SparkSession, warehouse: Warehouse, catalogue: Catalogue,
     return metrics, write_report(report_path, run_id, metrics, drawn)
 
 
-def write_report(path: Path, run_id: str, metrics: list[Metric], drawn: list[drift.Series] = ()) -> Path:
+def write_report(path: Path, run_id: str, metrics: list[Metric], drawn: Sequence[drift.Series] = ()) -> Path:
     errors = [m for m in metrics if not m.passed and m.severity == "error"]
     warnings = [m for m in metrics if not m.passed and m.severity == "warning"]
     tables = sorted({m.table for m in metrics})
     summary = []
     for t in tables:
         mine = [m for m in metrics if m.table == t]
-        rows = next((int(m.value) for m in mine if m.check == "rows"), 0)
+        rows = next((int(m.value or 0) for m in mine if m.check == "rows"), 0)
         summary.append((t, rows, sum(not m.passed and m.severity == "error" for m in mine),
                         sum(not m.passed and m.severity == "warning" for m in mine)))
     nulls = [(m.table, m.column, m.value) for m in metrics if m.check == "null_rate" and m.value and m.value > 0.5]
@@ -120,23 +121,37 @@ def write_report(path: Path, run_id: str, metrics: list[Metric], drawn: list[dri
                         {"run_id": run_id, "metrics": [asdict(m) for m in metrics]})
 
 
-def quality_step(run, catalogue, tables: list[str], report_path: Path | None = None) -> int:
-    """Shared with the ingest job: check, record, summarise; the number of errors."""
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S")
-    path = report_path or run.work / "reports" / f"quality-{stamp}.html"
-    from pds_spark.ingest.rules import IngestRules
+@dataclass(frozen=True)
+class QualityOutcome:
+    tables: list[str]
+    metrics: list[Metric]
+    report: Path
 
-    rules = IngestRules.from_settings(run.settings)
-    metrics, written = run_quality(run.spark, run.warehouse, catalogue, tables, list(rules.foreign_keys), path,
-                                   quality=run.settings.quality)
-    errors = [m for m in metrics if not m.passed and m.severity == "error"]
-    warnings = [m for m in metrics if not m.passed and m.severity == "warning"]
-    run.output(written)
-    run.summary.append(f"quality: {len(tables)} tables, {len(errors)} errors, {len(warnings)} warnings: {written}")
-    run.summary += [f"  error: {m.table} {m.check} ({m.column or m.period}): {m.detail}" for m in errors[:20]]
-    return len(errors)
+    @property
+    def errors(self) -> list[Metric]:
+        return [m for m in self.metrics if not m.passed and m.severity == "error"]
+
+    @property
+    def warnings(self) -> list[Metric]:
+        return [m for m in self.metrics if not m.passed and m.severity == "warning"]
+
+    def summary(self, most: int = 20) -> list[str]:
+        """Lines for a job's summary: the counts and the report, then the first errors."""
+        return [f"quality: {len(self.tables)} tables, {len(self.errors)} errors, {len(self.warnings)} warnings: "
+                f"{self.report}",
+                *(f"  error: {m.table} {m.check} ({m.column or m.period}): {m.detail}" for m in self.errors[:most])]
 
 
-def _chart(drawn: list[drift.Series], m: Metric) -> report.Markup | str:
+def check_tables(spark: SparkSession, warehouse: Warehouse, catalogue: Catalogue, tables: list[str],
+                 rules: Sequence[ForeignKeyRule], quality: QualitySettings, report_folder: Path,
+                 report_path: Path | None = None) -> QualityOutcome:
+    """`run_quality` with its report in `report_path`, or in `report_folder` named by the time."""
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
+    path = report_path or report_folder / f"quality-{stamp}.html"
+    metrics, written = run_quality(spark, warehouse, catalogue, tables, rules, path, quality=quality)
+    return QualityOutcome(tables, metrics, written)
+
+
+def _chart(drawn: Sequence[drift.Series], m: Metric) -> report.Markup | str:
     s = next((s for s in drawn if (s.table, s.check, s.period) == (m.table, "period_rows", m.period)), None)
     return report.Markup(drift.sparkline(s)) if s else ""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import random
-from functools import lru_cache
+from functools import cache
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import types as T
@@ -12,6 +12,7 @@ from pyspark.sql import types as T
 from pds_spark.catalog import Catalogue, Field
 from pds_spark.catalog import codes as R
 from pds_spark.catalog.names import insee_names  # noqa: F401 - the generator's people
+from pds_spark.frames import local_frame
 
 
 def code_list(catalogue: Catalogue, reference: str, field: Field | None = None) -> tuple[str, ...]:
@@ -46,9 +47,11 @@ def sample(codes, seed: int, salt: str, k: int) -> list[str]:
     return codes if len(codes) <= k else random.Random(f"{seed}|{salt}").sample(codes, k)
 
 
-@lru_cache(maxsize=None)
+@cache
 def fitting_codes(catalogue: Catalogue, field: Field) -> tuple[str, ...]:
     """The codes of the field's list that the field can hold."""
+    if not field.nomenclature:
+        return ()
     return tuple(c for c in code_list(catalogue, field.nomenclature, field) if fits(c, field))
 
 
@@ -60,7 +63,7 @@ def shuffled(codes, seed: int, salt: str) -> list[str]:
 
 def indexed(spark: SparkSession, values, name: str) -> DataFrame:
     """A small (index, value) DataFrame to broadcast-join on a drawn index."""
-    return spark.createDataFrame(list(enumerate(values)), T.StructType([
+    return local_frame(spark, list(enumerate(values)), T.StructType([
         T.StructField(f"{name}_idx", T.IntegerType(), False),
         T.StructField(name, T.StringType(), False)]))
 

@@ -16,21 +16,22 @@ import json
 import logging
 import os
 import shutil
+from collections.abc import Callable
 from dataclasses import asdict
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from pds_spark.catalog import Catalogue, dialect
+from pds_spark.catalog import Catalogue, Table, dialect
 from pds_spark.session import derived_session
 from pds_spark.synth import model as M
 from pds_spark.synth.config import CorpusConfig
 from pds_spark.synth.external import external_cohort
 from pds_spark.synth.generic import Generated, complete, generic_table
-from pds_spark.synth.output import (count_lines, file_name, gzip_file, read_manifest, replace_marks,
-                                    write_delivery)
+from pds_spark.synth.output import count_lines, file_name, gzip_file, read_manifest, replace_marks, write_delivery
 
 log = logging.getLogger("pds.synth")
 CORE_TABLES = ("IR_BEN_R", "IR_IMB_R", "ER_PRS_F", "ER_PHA_F", "ER_CAM_F", "ER_ETE_F",
@@ -145,7 +146,8 @@ def generate_corpus(spark: SparkSession, catalogue: Catalogue, out: Path, cfg: C
     log.info("generating %d patients over %d year(s) from %d (seed %d)", cfg.patients, cfg.years,
              cfg.first_year, cfg.seed)
     tables, planted, external, people = core_tables(spark, catalogue, cfg, names_dir)
-    parts = [(catalogue.table(name), df) for name, df in tables.items()]
+    parts: list[tuple[Table, DataFrame | Callable[[], DataFrame]]] = [
+        (catalogue.table(name), df) for name, df in tables.items()]
     years = {name: _years(name, catalogue.table(name), cfg) for name in tables}
     if cfg.other_tables:
         others = {name: tuple(_years(name, table, cfg)) for name, table in catalogue.tables.items()
@@ -169,7 +171,7 @@ def generate_corpus(spark: SparkSession, catalogue: Catalogue, out: Path, cfg: C
         for path in sorted({m["file"] for m in manifest if m["fault"] == "invalid_utf8"}):
             replace_marks(delivery / path)
         manifest += _file_faults(delivery, cfg, catalogue, sep, written, manifest)
-    files = []
+    files: list[dict[str, Any]] = []
     for f in written:
         lines = count_lines(delivery / f.path)
         files.append({"file": f.path, "table": f.table, "year": f.year, "rows": max(0, lines - 1)})

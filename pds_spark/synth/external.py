@@ -7,6 +7,7 @@ from pathlib import Path
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from pds_spark.frames import local_frame
 from pds_spark.synth import codes as C
 from pds_spark.synth.config import CorpusConfig
 from pds_spark.synth.model import Lists, patients
@@ -34,13 +35,9 @@ def _names(spark: SparkSession, names_dir: Path) -> tuple[DataFrame, DataFrame]:
 
 
 def _arrow_frame(spark: SparkSession, rows: list[tuple], names: list[str]) -> DataFrame:
-    """A local table to Spark through Arrow (row-by-row conversion is far slower)."""
-    import pyarrow as pa
-
-    columns = list(zip(*rows))
-    table = pa.table({n: pa.array(c, pa.int32() if isinstance(c[0], int) else pa.string())
-                      for n, c in zip(names, columns)})
-    return spark.createDataFrame(table)
+    """A local table to Spark, in small tasks."""
+    schema = ", ".join(f"{n} {'int' if isinstance(v, int) else 'string'}" for n, v in zip(names, rows[0]))
+    return local_frame(spark, rows, schema)
 
 
 def _typo(seed: int, salt: str, name: str, key: str) -> Column:

@@ -8,7 +8,8 @@ from pyspark.sql import DataFrame
 from pyspark.sql import types as T
 
 from pds_spark.catalog import Catalogue, Field, Table
-from pds_spark.sqltext import quoted, select_sql, sql_text
+from pds_spark.jvm import select_sql
+from pds_spark.sqltext import quoted, sql_text
 from pds_spark.synth import codes as C
 from pds_spark.synth.random import base36_sql, pick_sql, randint_sql, u_sql
 
@@ -63,6 +64,7 @@ def column_sql(field: Field, table: Table, seed: int, keys: list[str], year: str
     if source is None:
         return value_sql(field, seed, table.name, keys, f"coalesce({year}, {DEFAULT_YEAR})", catalogue,
                          nullable=_nullable(table, field))
+    assert generated is not None  # a source comes from it
     i, parent, ref = source
     pick = f"floor({u_sql(seed, f'{table.name}.fk{i}', *keys)} * {generated.rows})"
     parent_years = generated.years[parent.name]
@@ -82,7 +84,7 @@ def _number_bounds(field: Field) -> tuple[float, int]:
     """Largest value and decimals a number field can hold (Oracle NUMBER(p,s))."""
     scale = field.scale if field.scale is not None else 2
     if field.precision is not None:
-        digits = field.precision - field.scale  # digits before the decimal point (may be < 1)
+        digits = field.precision - scale  # digits before the decimal point (may be < 1)
         top = 10.0 ** digits - 10.0 ** -scale if digits > 0 else 10.0 ** digits * 0.9
     else:
         top = 10_000.0

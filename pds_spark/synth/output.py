@@ -11,17 +11,17 @@ import csv
 import gzip
 import os
 import shutil
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 from pyspark.sql import DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from pds_spark.catalog import CsvDialect, Field, Table
-from pds_spark.sqltext import select_sql
+from pds_spark.jvm import select_sql
 from pds_spark.synth.config import ROW_FAULTS, CorpusConfig
 from pds_spark.synth.random import lit, u_sql
 
@@ -105,7 +105,7 @@ def lines_of(df: DataFrame, table: Table, dialect: CsvDialect, cfg: CorpusConfig
         "bad_date": lambda v: f"CASE WHEN {v} = '' THEN '99/99/9999' ELSE regexp_replace({v}, '[0-9]', '9') END",
         "unescaped_quote": lambda v: f"concat('\"', replace({v}, '\"', ''), 'X')",
         "invalid_utf8": lambda v: f"concat({v}, {lit(BAD_UTF8_MARK)})",
-        "over_length": lambda v: lit("X" * (table.fields[targets["over_length"]].length + 1)),
+        "over_length": lambda v: lit("X" * ((table.fields[targets["over_length"]].length or 0) + 1)),
     }
     for kind, i in targets.items():
         values[i] = f"CASE WHEN fault = {lit(kind)} THEN {damage[kind](values[i])} ELSE {values[i]} END"
@@ -161,7 +161,7 @@ def write_delivery(spark: SparkSession, tables: list[tuple[Table, DataFrame | Ca
         raise
     finally:
         pool.shutdown()
-        spark.conf.set("spark.sql.codegen.wholeStage", wholestage)
+        spark.conf.set("spark.sql.codegen.wholeStage", wholestage or "true")
     present = _move_parts(tmp, out, files)
     return [f for f in files if f.file_id in present]
 
@@ -213,7 +213,7 @@ def _move_parts(tmp: Path, out: Path, files: list[DeliveryFile]) -> set[int]:
 
 
 def read_manifest(manifest_dir: Path) -> list[dict]:
-    rows = []
+    rows: list[dict] = []
     for part in sorted(manifest_dir.glob("*/part-*.csv")):
         with part.open(encoding="utf-8", newline="") as fh:
             rows.extend(csv.DictReader(fh))

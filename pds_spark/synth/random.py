@@ -9,7 +9,7 @@ Keys and bounds are SQL expressions (column names, or any expression).
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 from pyspark.sql import Column
 from pyspark.sql import functions as F

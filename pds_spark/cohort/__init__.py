@@ -1,0 +1,1 @@
+"""Extraction and targeting: care events from the SNDS tables, cohorts built over them."""
