@@ -88,3 +88,35 @@ def test_a_cohort_and_its_flowchart(spark):
     # 40-80: -p6; sex: none lost
     assert [s.patients for s in steps] == [6, 4, 4, 3, 2, 2]
     assert steps[1].description.startswith("at least 1 diagnosis E11*") and steps[2].description.startswith("no drug")
+
+
+def test_the_generators_planted_cohort_is_recovered_exactly(spark, settings, catalogue, corpus, keys, policy,
+                                                           tmp_path):
+    # The spec in conf/cohorts/ over the events of a loaded (pseudonymised) corpus finds the
+    # generator's planted patients, no more, no fewer.
+    from pds_spark.cohort.events import drug_dispensations, flags_clear, hospital_diagnoses, patients
+    from pds_spark.ingest import discover
+    from pds_spark.pseudo.apply import PROPERTY
+    from pds_spark.pseudo.hmac import pseudonymise
+    from pds_spark.warehouse import Warehouse, table_properties
+    from tests.conftest import REPO
+    from tests.test_ingest import loader
+
+    loader(spark, settings, tmp_path, "wh").run(discover(corpus / "delivery", catalogue))
+    wh = Warehouse(tmp_path / "wh")
+    table = {name: spark.read.format("delta").load(wh.snds(name))
+             for name in ("ER_PRS_F", "ER_PHA_F", "T_MCOaaB", "T_MCOaaC", "T_MCOaaD", "IR_BEN_R")}
+    events = drug_dispensations(table["ER_PRS_F"], table["ER_PHA_F"]).unionByName(
+        hospital_diagnoses(table["T_MCOaaB"], table["T_MCOaaC"], table["T_MCOaaD"],
+                           flags_clear(catalogue.table("T_MCOaaC"))))
+    cohort, steps = build_cohort(events, patients(table["IR_BEN_R"]), load(REPO / "conf" / "cohorts" /
+                                                                               "planted_diabetes.toml"))
+
+    (key, columns), = policy.plan("IR_BEN_R", ["BEN_NIR_PSA"]).pseudonyms.items()
+    version = int(table_properties(spark, wh.snds("IR_BEN_R"))[f"{PROPERTY}.{key}.version"])
+    truth = spark.read.csv(str(corpus / "truth" / "planted_cohort.csv"), header=True).select("BEN_NIR_PSA")
+    truth = pseudonymise(truth, columns, keys.chain(key, until=version))
+    found = {r.patient for r in cohort.select("patient").collect()}  # a few dozen patients
+    expected = {r.BEN_NIR_PSA for r in truth.collect()}
+    assert expected and found == expected
+    assert steps[0].patients == len(expected) == steps[-1].patients

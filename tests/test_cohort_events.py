@@ -10,10 +10,12 @@ from chispa import assert_df_equality
 from pds_spark.cohort.events import (
     DCIR_KEYS,
     EVENT_SCHEMA,
+    PMSI_RET_FLAGS,
     dcir_acts,
     dcir_paid,
     deaths,
     drug_dispensations,
+    flags_clear,
     hospital_acts,
     hospital_diagnoses,
     long_term_conditions,
@@ -81,9 +83,18 @@ def stays(spark):
     return b, c
 
 
+CLEAR = {"NIR_RET": "0", "SEJ_RET": "0"}
+
+
+def test_a_flag_is_clear_at_what_the_catalogue_reads_0_as(catalogue):
+    clear = flags_clear(catalogue.table("T_MCOaaC"))
+    assert clear["NIR_RET"] is False and clear["SEJ_RET"] is True  # SEJ_RET: trueValues ['0']
+    assert clear["DAT_RET"] == "0" and set(clear) <= set(PMSI_RET_FLAGS)
+
+
 def test_only_stays_chained_grouped_and_delivered_once_are_usable(spark):
     b, c = stays(spark)
-    assert [(r.stay, r.patient) for r in pmsi_stays(b, c).collect()] == [("1|10", "p1")]
+    assert [(r.stay, r.patient) for r in pmsi_stays(b, c, CLEAR).collect()] == [("1|10", "p1")]
 
 
 def test_hospital_diagnoses_main_related_and_associated(spark):
@@ -92,7 +103,7 @@ def test_hospital_diagnoses_main_related_and_associated(spark):
                               "ETA_NUM string, RSA_NUM string, ASS_DGN string")
     expected = events(spark, [("p1", "diagnosis_main", "I21.0", D1, date(2019, 3, 4), "1|10", "T_MCOaaB", 1.0),
                               ("p1", "diagnosis_associated", "E11.9", D1, date(2019, 3, 4), "1|10", "T_MCOaaD", 1.0)])
-    assert_df_equality(hospital_diagnoses(b, c, d), expected, ignore_row_order=True, ignore_nullable=True)
+    assert_df_equality(hospital_diagnoses(b, c, d, CLEAR), expected, ignore_row_order=True, ignore_nullable=True)
 
 
 def test_hospital_acts_are_dated_from_the_stays_start(spark):
@@ -100,7 +111,7 @@ def test_hospital_acts_are_dated_from_the_stays_start(spark):
     a = spark.createDataFrame([("1", "10", "DEQP003", 2), ("1", "11", "YYYY600", 0)],
                               "ETA_NUM string, RSA_NUM string, CDC_ACT string, ENT_DAT_DEL int")
     expected = events(spark, [("p1", "act", "DEQP003", date(2019, 3, 3), date(2019, 3, 3), "1|10", "T_MCOaaA", 1.0)])
-    assert_df_equality(hospital_acts(a, b, c), expected, ignore_nullable=True)
+    assert_df_equality(hospital_acts(a, b, c, CLEAR), expected, ignore_nullable=True)
 
 
 def test_long_term_conditions_and_deaths(spark):

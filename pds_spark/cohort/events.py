@@ -8,10 +8,14 @@ hospital stay), `source` (the table), `quantity`.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from functools import reduce
 
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
+from pyspark.sql import types as T
+
+from pds_spark.catalog.model import Table
 
 EVENT_COLUMNS = ("patient", "category", "code", "start", "end", "group", "source", "quantity")
 EVENT_SCHEMA = ("patient string, category string, code string, start date, end date, group string, "
@@ -74,18 +78,23 @@ def _stay_key(df: DataFrame) -> Column:
     return F.concat_ws("|", F.col("ETA_NUM").cast("string"), F.col("RSA_NUM").cast("string"))
 
 
-def _flag_clear(name: str) -> Column:
-    """A PMSI chaining flag at '0' (or false, or absent): nothing wrong with the chaining."""
-    value = F.lower(F.coalesce(F.col(name).cast("string"), F.lit("0")))
-    return value.isin("0", "false")
+def flags_clear(t_mco_c: Table) -> dict[str, bool | str]:
+    """The loaded value of each T_MCOaaC chaining flag that means '0' (nothing wrong): the text
+    '0', or for a boolean the value the catalogue reads '0' as (`SEJ_RET`: true, `NIR_RET`: false)."""
+    out: dict[str, bool | str] = {}
+    for name in PMSI_RET_FLAGS:
+        if t_mco_c.has_field(name):
+            f = t_mco_c.field(name)
+            out[name] = ("0" in f.true_values) if isinstance(f.spark_type, T.BooleanType) else "0"
+    return out
 
 
-def pmsi_stays(t_mco_b: DataFrame, t_mco_c: DataFrame) -> DataFrame:
+def pmsi_stays(t_mco_b: DataFrame, t_mco_c: DataFrame, clear: Mapping[str, bool | str]) -> DataFrame:
     """Stays usable for a study (`stay`, `patient`, `start`, `end`): every chaining flag of
-    T_MCOaaC clear, the stay not grouped in error (`GRG_GHM` 90*), and a stay delivered twice
-    (two T_MCOaaC lines) dropped: its patient is ambiguous."""
-    clear = [_flag_clear(c) for c in PMSI_RET_FLAGS if c in t_mco_c.columns]
-    chained = t_mco_c.where(reduce(lambda x, y: x & y, clear)) if clear else t_mco_c
+    T_MCOaaC at its `clear` value (`flags_clear`), the stay not grouped in error (`GRG_GHM`
+    90*), and a stay delivered twice (two T_MCOaaC lines) dropped: its patient is ambiguous."""
+    tests = [F.col(c) == F.lit(v) for c, v in clear.items() if c in t_mco_c.columns]
+    chained = t_mco_c.where(reduce(lambda x, y: x & y, tests)) if tests else t_mco_c
     patients = (chained.select(_stay_key(chained).alias("stay"), F.col("NIR_ANO_17").alias("patient"),
                                F.col("EXE_SOI_DTD").cast("date").alias("start"),
                                F.col("EXE_SOI_DTF").cast("date").alias("end"))
@@ -96,10 +105,11 @@ def pmsi_stays(t_mco_b: DataFrame, t_mco_c: DataFrame) -> DataFrame:
     return grouped.select(_stay_key(grouped).alias("stay")).distinct().join(patients, "stay")
 
 
-def hospital_diagnoses(t_mco_b: DataFrame, t_mco_c: DataFrame, t_mco_d: DataFrame) -> DataFrame:
+def hospital_diagnoses(t_mco_b: DataFrame, t_mco_c: DataFrame, t_mco_d: DataFrame,
+                       clear: Mapping[str, bool | str]) -> DataFrame:
     """ICD-10 diagnoses of usable stays: main (`DGN_PAL`), related (`DGN_REL`), associated
     (T_MCOaaD `ASS_DGN`); categories `diagnosis_main`, `diagnosis_related`, `diagnosis_associated`."""
-    stays = pmsi_stays(t_mco_b, t_mco_c)
+    stays = pmsi_stays(t_mco_b, t_mco_c, clear)
     b = t_mco_b.select(_stay_key(t_mco_b).alias("stay"), "DGN_PAL", "DGN_REL")
     d = t_mco_d.select(_stay_key(t_mco_d).alias("stay"), "ASS_DGN")
     roles = [(b, "DGN_PAL", "diagnosis_main", "T_MCOaaB"), (b, "DGN_REL", "diagnosis_related", "T_MCOaaB"),
@@ -114,9 +124,10 @@ def hospital_diagnoses(t_mco_b: DataFrame, t_mco_c: DataFrame, t_mco_d: DataFram
     return out.distinct()
 
 
-def hospital_acts(t_mco_a: DataFrame, t_mco_b: DataFrame, t_mco_c: DataFrame) -> DataFrame:
+def hospital_acts(t_mco_a: DataFrame, t_mco_b: DataFrame, t_mco_c: DataFrame,
+                  clear: Mapping[str, bool | str]) -> DataFrame:
     """CCAM acts of usable stays (`CDC_ACT`), dated by their delay from the stay's start."""
-    stays = pmsi_stays(t_mco_b, t_mco_c)
+    stays = pmsi_stays(t_mco_b, t_mco_c, clear)
     a = t_mco_a.select(_stay_key(t_mco_a).alias("stay"), "CDC_ACT", "ENT_DAT_DEL")
     rows = a.join(stays, "stay").where(F.trim(F.col("CDC_ACT")) != "")
     day = F.date_add(F.col("start"), F.coalesce(F.col("ENT_DAT_DEL"), F.lit(0)).cast("int"))
