@@ -85,9 +85,9 @@ class TableLoader:
         version, metrics = replace_rows(good, path, in_list("_period", periods), empty=created)
         outcomes = _accounted(table, fits, reads, observation.get["refused"], metrics, version)
         refused = [fit for fit, o in zip(fits, outcomes) if o.quarantined]
-        quarantined = self.quarantine.write(table.name, in_list("_period", periods),
-                                        self._parsed(table, refused, reading).where("_bad") if refused else None,
-                                        sum(o.quarantined for o in outcomes), reading.numbered)
+        lines = self._parsed(table, refused, reading).where("_bad") if refused else None
+        quarantined = self.quarantine.write(table.name, in_list("_period", periods), lines,
+                                            sum(o.quarantined for o in outcomes), reading.numbered)
         for o in outcomes:
             o.quarantine_version = quarantined
         return outcomes
