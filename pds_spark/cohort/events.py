@@ -114,14 +114,10 @@ def hospital_diagnoses(t_mco_b: DataFrame, t_mco_c: DataFrame, t_mco_d: DataFram
     d = t_mco_d.select(_stay_key(t_mco_d).alias("stay"), "ASS_DGN")
     roles = [(b, "DGN_PAL", "diagnosis_main", "T_MCOaaB"), (b, "DGN_REL", "diagnosis_related", "T_MCOaaB"),
              (d, "ASS_DGN", "diagnosis_associated", "T_MCOaaD")]
-    out = None
-    for frame, column, category, source in roles:
-        rows = frame.join(stays, "stay").where(F.trim(F.col(column)) != "")
-        events = _events(rows, F.col("patient"), category, F.trim(F.col(column)), F.col("start"), F.col("end"),
-                         F.col("stay"), source, F.lit(1))
-        out = events if out is None else out.unionByName(events)
-    assert out is not None
-    return out.distinct()
+    events = [_events(frame.join(stays, "stay").where(F.trim(F.col(column)) != ""), F.col("patient"), category,
+                      F.trim(F.col(column)), F.col("start"), F.col("end"), F.col("stay"), source, F.lit(1))
+              for frame, column, category, source in roles]
+    return reduce(DataFrame.unionByName, events).distinct()
 
 
 def hospital_acts(t_mco_a: DataFrame, t_mco_b: DataFrame, t_mco_c: DataFrame,

@@ -24,6 +24,9 @@ CHUNK = 8 << 20
 NO_PERIOD = "-"  # tables delivered whole (a partition value cannot be empty)
 
 
+UNMAPPED = "_UNMAPPED"  # where files that map to no table go (their quarantine, their ledger rows)
+
+
 @dataclass(frozen=True)
 class DeliveryFile:
     path: Path
@@ -37,6 +40,11 @@ class DeliveryFile:
     period: str  # '2014', '201401', or NO_PERIOD for tables without a period in their name
     unreadable: str | None = None  # why the file cannot be read to its end (truncated gzip, ...)
     refused: str | None = None  # why its table cannot be loaded (its schema was refused)
+
+    @property
+    def target(self) -> str:
+        """The table the file loads into, or UNMAPPED."""
+        return self.table.name if self.table else UNMAPPED
 
     @property
     def compressed(self) -> bool:

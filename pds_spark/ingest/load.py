@@ -18,9 +18,9 @@ from datetime import UTC, datetime
 
 from pyspark.sql import SparkSession
 
-from pds_spark.ingest.discover import DeliveryFile
+from pds_spark.ingest.discover import UNMAPPED, DeliveryFile
 from pds_spark.ingest.ledger import Ledger
-from pds_spark.ingest.outcomes import UNMAPPED, FileOutcome, IngestOptions, IngestResult
+from pds_spark.ingest.outcomes import FileOutcome, IngestOptions, IngestResult
 from pds_spark.ingest.quarantine import Quarantine
 from pds_spark.ingest.read import NUMBERED, ONE_SPLIT_A_PARTITION, PARSE
 from pds_spark.ingest.table import Reading, TableLoader
@@ -79,7 +79,7 @@ def plan(files: list[DeliveryFile], done: set[tuple[str, ...]]) -> Plan:
     by_table: dict[str, list[DeliveryFile]] = defaultdict(list)
     seen: dict[str, DeliveryFile] = {}
     for f in files:
-        table = f.table.name if f.table else UNMAPPED
+        table = f.target
         special = f.size == 0 or f.lines == 0 or f.checksum in seen or f.unreadable
         if special and (f.checksum, table, f.relative) in done:
             out.outcomes.append(FileOutcome(f, "skipped", reason="already recorded"))

@@ -8,7 +8,6 @@ from pds_spark.catalog import CsvDialect
 from pds_spark.errors import ExitCode, PdsError
 from pds_spark.ingest.discover import DeliveryFile
 
-UNMAPPED = "_UNMAPPED"  # the quarantine of files that map to no table
 ACCOUNTED = ("loaded", "header_error", "unmapped")  # statuses whose lines are loaded or quarantined
 
 
@@ -35,7 +34,7 @@ class FileOutcome:
 
     @property
     def table(self) -> str:
-        return self.file.table.name if self.file.table else UNMAPPED
+        return self.file.target
 
 
 @dataclass

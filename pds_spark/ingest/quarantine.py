@@ -9,8 +9,8 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import types as T
 
 from pds_spark.catalog.model import Table
-from pds_spark.ingest.discover import DeliveryFile
-from pds_spark.ingest.outcomes import UNMAPPED, AccountingError, FileOutcome
+from pds_spark.ingest.discover import UNMAPPED, DeliveryFile
+from pds_spark.ingest.outcomes import AccountingError, FileOutcome
 from pds_spark.ingest.read import file_lines
 from pds_spark.ingest.rows import quarantine_rows
 from pds_spark.pseudo.keystore import KeyStore

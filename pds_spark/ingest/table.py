@@ -13,6 +13,7 @@ import uuid
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime
+from functools import reduce
 
 from pyspark.sql import DataFrame, Observation, SparkSession
 
@@ -146,10 +147,7 @@ class TableLoader:
                     *(chain_columns(keys) if keys else ()))
             parsed.append(parse_lines(lines, table, self.opt.dialect, group[0][2],
                                       "_line = _truncated_at" if explain else None, keep=keep, explain=explain))
-        out = parsed[0]
-        for frame in parsed[1:]:
-            out = out.unionByName(frame)
-        return out
+        return reduce(DataFrame.unionByName, parsed)
 
 
 def _accounted(table: Table, fits: list[Fit], reads: list[tuple[list[int], Observation]], refused: list[int],
