@@ -30,7 +30,7 @@ def body(run: JobRun):
                            + (f"; {len(catalogue.refused)} schema(s) refused" if catalogue.refused
                               else ", all understood"))
         run.summary += [f"  {p}" for p in problems]
-        for o in catalogue.overrides.entries:
+        for o in [*catalogue.overrides.entries, *catalogue.overrides.referentials]:
             run.summary.append(f"  override ({catalogue.overrides.source}): {o.describe()}")
         for note in catalogue.notes():
             run.summary.append(f"  note: {note}")

@@ -53,6 +53,10 @@ class Warehouse:
     def snds(self, table: str) -> str:
         return self._under("snds", table)
 
+    def events(self, name: str) -> str:
+        """The events layer's tables (care_events, patients, built)."""
+        return self._under("events", name)
+
     def quarantine(self, table: str) -> str:
         return self._under("quarantine", table)
 
@@ -131,6 +135,23 @@ def latest_version(spark: SparkSession, path: str) -> int:
     if not versions:
         raise PdsError(f"{path} is not a Delta table (no commit in its log)")
     return max(versions)
+
+
+def added_rows(spark: SparkSession, path: str, version: int, partition: str) -> dict[str, int] | None:
+    """Rows a commit added, by the value of a partition column, from its add actions' statistics
+    (Delta's protocol); None when a file of it has no row count."""
+    text = read_hadoop_text(spark, f"{path}/_delta_log/{version:020d}.json") or ""
+    out: dict[str, int] = {}
+    for action in map(json.loads, text.splitlines()):
+        add = action.get("add")
+        if add is None or not add.get("dataChange", True):
+            continue
+        records = json.loads(add.get("stats") or "{}").get("numRecords")
+        if records is None:
+            return None
+        key = str((add.get("partitionValues") or {}).get(partition))
+        out[key] = out.get(key, 0) + int(records)
+    return out
 
 
 def written_commit(spark: SparkSession, path: str, token: str, before: int) -> tuple[int, dict[str, str]]:

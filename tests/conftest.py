@@ -159,3 +159,18 @@ def catalogue(settings):
     from pds_spark.catalog import Catalogue
 
     return Catalogue.from_settings(settings)
+
+
+@pytest.fixture(scope="session")
+def events_warehouse(spark, settings, catalogue, corpus, tmp_path_factory) -> Path:
+    """The clean corpus loaded into a warehouse of its own, with its events layer built:
+    what cohort tests and the notebooks read."""
+    from pds_spark.cohort.layer import build_layer
+    from pds_spark.ingest import discover
+    from pds_spark.warehouse import Warehouse
+    from tests.test_ingest import loader
+
+    root = tmp_path_factory.mktemp("events")
+    loader(spark, settings, root, "wh").run(discover(corpus / "delivery", catalogue))
+    build_layer(spark, Warehouse(root / "wh"), catalogue)
+    return root / "wh"

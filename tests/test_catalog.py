@@ -12,8 +12,8 @@ from tests.conftest import SNDS
 
 
 def test_every_published_schema_loads_into_a_spark_schema(spark, catalogue):
-    files = sorted((SNDS / "schemas").rglob("*.json"))
-    assert len(files) == 147 and len(catalogue) == 147
+    files = sorted((SNDS / "schemas").rglob("*.json"))  # and IR_PHA_R, a referential (conf/catalog.toml)
+    assert len(files) == 147 and len(catalogue) == 148
     for table in catalogue.tables.values():
         assert spark.createDataFrame([], table.spark_schema).columns == table.column_names
 
@@ -109,7 +109,8 @@ def test_year_templates_resolve_both_ways(catalogue):
     assert catalogue.table("CT_IND_AAAA_GN").instance_name(2019) == "CT_IND_2019_GN"
     assert catalogue.table("ER_PRS_F").instance_name(2014) == "ER_PRS_F_2014"
     assert catalogue.resolve("T_MCO14GV11").variant == "11"
-    assert catalogue.resolve("IR_PHA_R.csv") is None  # not in the catalogue: reported by ingest
+    assert catalogue.resolve("XX_INCONNU_F_2019.csv") is None  # not in the catalogue: reported by ingest
+    assert catalogue.resolve("IR_PHA_R.csv").table.source.endswith("nomenclatures/DREES/IR_PHA_R.json")
     with pytest.raises(CatalogError, match="did you mean ER_PRS_F"):
         catalogue.table("ER_PRS_G")
 
@@ -264,3 +265,20 @@ def test_an_override_corrects_a_published_schema_and_is_listed(tmp_path):
     conf.write_text('[[field]]\ntable = "T_BADaaB"\nfield = "B"\nset = { type = "string" }\n')
     with pytest.raises(SettingsError, match=r"field\[1\].*needs a reason"):
         Overrides.read(conf)
+
+
+@pytest.mark.parametrize("entry, key", [
+    ('schema = "DREES/NOT_THERE.json"\nreason = "r"', "referential"),
+    ('schema = "DREES/IR_PHA_R.json"', "referential[1]"),
+    ('schema = "../schemas/DCIR/ER_PRS_F.json"\nreason = "r"', "referential[1].schema"),
+    ('schema = "DREES/IR_PHA_R.json"\nreason = "r"\ntable = "X"', "referential[1].table"),
+])
+def test_a_referential_loaded_as_a_table_is_checked(tmp_path, entry, key):
+    from pds_spark.catalog.reader import Overrides
+    from pds_spark.errors import SettingsError
+
+    conf = tmp_path / "catalog.toml"
+    conf.write_text(f"[[referential]]\n{entry}\n")
+    with pytest.raises(SettingsError) as e:
+        Catalogue.load(SNDS / "schemas", SNDS / "nomenclatures", Overrides.read(conf))
+    assert e.value.key == key and e.value.source == str(conf)

@@ -7,10 +7,11 @@ from datetime import date
 
 import pytest
 from chispa import assert_df_equality
+from pyspark.sql import functions as F
 
 from pds_spark.cohort.build import build_cohort
 from pds_spark.cohort.events import EVENT_SCHEMA
-from pds_spark.cohort.spec import from_dict, load
+from pds_spark.cohort.spec import Cohort, from_dict, load
 from pds_spark.errors import SettingsError
 
 SPEC = {
@@ -18,7 +19,7 @@ SPEC = {
     "index": {"category": "drug", "codes": ["A10B*"]},
     "exclude": [{"category": "drug", "codes": ["A10A*"], "window": [-365, -1]}],
     "include": [{"category": "diagnosis", "codes": ["E11*"], "window": [-365, 365], "min_count": 1}],
-    "population": {"age": [40, 80], "sex": [1, 2]},
+    "population": {"age": [40, 80], "sex": [1, 2], "birth": "month", "death": True},
 }
 
 
@@ -42,6 +43,9 @@ def with_(path: str, value):
     ("exclude.min_count", 2, "exclude[0].min_count"),
     ("population.age", [80, 40], "population.age"),
     ("population.sex", [3], "population.sex"),
+    ("population.birth", "day", "population.birth"),
+    ("index.codes", ["E11.9"], "index.codes"),
+    ("index.source", "T_MCOaaB", "index.source"),
 ])
 def test_a_malformed_spec_names_its_file_and_key(path, value, key):
     with pytest.raises(SettingsError) as err:
@@ -65,19 +69,19 @@ def test_a_cohort_and_its_flowchart(spark):
     d = date
     ev = lambda p, cat, code, day: (p, cat, code, day, day, None, "T", 1.0)  # noqa: E731
     events = spark.createDataFrame([
-        ev("p1", "drug", "A10BA02", d(2019, 3, 1)), ev("p1", "drug", "A10BA02", d(2019, 6, 1)),  # index 03-01
+        ev("p1", "drug_atc", "A10BA02", d(2019, 3, 1)), ev("p1", "drug_atc", "A10BA02", d(2019, 6, 1)),  # index 03-01
         ev("p1", "diagnosis_main", "E11.9", d(2019, 4, 1)),
-        ev("p2", "drug", "A10BA02", d(2019, 5, 1)), ev("p2", "drug", "A10AB01", d(2019, 1, 1)),  # insulin before
-        ev("p3", "drug", "A10BA02", d(2019, 5, 1)),                                            # no diagnosis
-        ev("p4", "drug", "A10BA02", d(2018, 5, 1)),                                            # before the period
-        ev("p5", "drug", "A10BA02", d(2019, 2, 1)), ev("p5", "diagnosis_associated", "E119", d(2018, 3, 1)),
-        ev("p6", "drug", "A10BA02", d(2019, 2, 1)), ev("p6", "diagnosis_main", "E11", d(2019, 2, 2)),  # too young
-        ev("p7", "drug", "A10BA02", d(2019, 2, 1)), ev("p7", "diagnosis_main", "E11", d(2019, 2, 2)),  # no IR_BEN_R
+        ev("p2", "drug_atc", "A10BA02", d(2019, 5, 1)), ev("p2", "drug_atc", "A10AB01", d(2019, 1, 1)),  # insulin before
+        ev("p3", "drug_atc", "A10BA02", d(2019, 5, 1)),                                            # no diagnosis
+        ev("p4", "drug_atc", "A10BA02", d(2018, 5, 1)),                                            # before the period
+        ev("p5", "drug_atc", "A10BA02", d(2019, 2, 1)), ev("p5", "diagnosis_associated", "E119", d(2018, 3, 1)),
+        ev("p6", "drug_atc", "A10BA02", d(2019, 2, 1)), ev("p6", "diagnosis_main", "E11", d(2019, 2, 2)),  # too young
+        ev("p7", "drug_atc", "A10BA02", d(2019, 2, 1)), ev("p7", "diagnosis_main", "E11", d(2019, 2, 2)),  # no IR_BEN_R
     ], EVENT_SCHEMA)
     people = spark.createDataFrame([
         ("p1", d(1960, 5, 1), 1, None), ("p2", d(1960, 1, 1), 2, None), ("p3", d(1950, 1, 1), 1, None),
         ("p4", d(1950, 1, 1), 1, None), ("p5", d(1939, 3, 1), 2, d(2019, 8, 1)), ("p6", d(2000, 1, 1), 2, None)],
-        "patient string, birth date, sex int, death date")
+        "patient string, birth date, sex int, death date").withColumn("birth_year", F.year("birth"))
     cohort, steps = build_cohort(events, people, from_dict(SPEC))
     expected = spark.createDataFrame([("p1", d(2019, 3, 1), d(2019, 12, 31), 58, 1),
                                       ("p5", d(2019, 2, 1), d(2019, 8, 1), 79, 2)],
@@ -90,33 +94,28 @@ def test_a_cohort_and_its_flowchart(spark):
     assert steps[1].description.startswith("at least 1 diagnosis E11*") and steps[2].description.startswith("no drug")
 
 
-def test_the_generators_planted_cohort_is_recovered_exactly(spark, settings, catalogue, corpus, keys, policy,
-                                                           tmp_path):
-    # The spec in conf/cohorts/ over the events of a loaded (pseudonymised) corpus finds the
-    # generator's planted patients, no more, no fewer.
-    from pds_spark.cohort.events import drug_dispensations, flags_clear, hospital_diagnoses, patients
-    from pds_spark.ingest import discover
+def test_the_generators_planted_cohort_is_recovered_exactly(spark, events_warehouse, corpus, keys, policy):
+    # The spec in conf/cohorts/ over the events layer of a loaded (pseudonymised) corpus finds
+    # the generator's planted patients, no more, no fewer; so does its drug's ATC class.
+    from pds_spark.cohort.layer import read_events, read_patients
     from pds_spark.pseudo.apply import PROPERTY
     from pds_spark.pseudo.hmac import pseudonymise
     from pds_spark.warehouse import Warehouse, table_properties
     from tests.conftest import REPO
-    from tests.test_ingest import loader
 
-    loader(spark, settings, tmp_path, "wh").run(discover(corpus / "delivery", catalogue))
-    wh = Warehouse(tmp_path / "wh")
-    table = {name: spark.read.format("delta").load(wh.snds(name))
-             for name in ("ER_PRS_F", "ER_PHA_F", "T_MCOaaB", "T_MCOaaC", "T_MCOaaD", "IR_BEN_R")}
-    events = drug_dispensations(table["ER_PRS_F"], table["ER_PHA_F"]).unionByName(
-        hospital_diagnoses(table["T_MCOaaB"], table["T_MCOaaC"], table["T_MCOaaD"],
-                           flags_clear(catalogue.table("T_MCOaaC"))))
-    cohort, steps = build_cohort(events, patients(table["IR_BEN_R"]), load(REPO / "conf" / "cohorts" /
-                                                                               "planted_diabetes.toml"))
-
+    wh = Warehouse(events_warehouse)
     (key, columns), = policy.plan("IR_BEN_R", ["BEN_NIR_PSA"]).pseudonyms.items()
     version = int(table_properties(spark, wh.snds("IR_BEN_R"))[f"{PROPERTY}.{key}.version"])
     truth = spark.read.csv(str(corpus / "truth" / "planted_cohort.csv"), header=True).select("BEN_NIR_PSA")
     truth = pseudonymise(truth, columns, keys.chain(key, until=version))
-    found = {r.patient for r in cohort.select("patient").collect()}  # a few dozen patients
-    expected = {r.BEN_NIR_PSA for r in truth.collect()}
-    assert expected and found == expected
-    assert steps[0].patients == len(expected) == steps[-1].patients
+    expected = {r.BEN_NIR_PSA for r in truth.collect()}  # a few dozen patients
+    planted = load(REPO / "conf" / "cohorts" / "planted_diabetes.toml")
+    by_class = Cohort("planted_by_class", "2019-01-01", "2019-12-31").index("drug", "A10BX*").include(
+        "diagnosis_main", "E11*", window=(-730, 730)).spec()
+    assert by_class.index.category == "drug_atc"
+    for spec in (planted, by_class):
+        events = read_events(spark, wh, spec.categories_read, spec.reach)
+        cohort, steps = build_cohort(events, read_patients(spark, wh), spec)
+        found = {r.patient for r in cohort.select("patient").collect()}
+        assert expected and found == expected, spec.name
+        assert steps[0].patients == len(expected) == steps[-1].patients

@@ -14,11 +14,13 @@ from pds_spark.cohort.events import (
     dcir_acts,
     dcir_paid,
     deaths,
+    drug_classes,
     drug_dispensations,
     flags_clear,
     hospital_acts,
     hospital_diagnoses,
     long_term_conditions,
+    patients,
     pmsi_stays,
 )
 
@@ -123,3 +125,22 @@ def test_long_term_conditions_and_deaths(spark):
                                 "BEN_NIR_PSA string, BEN_DCD_DTE date")
     expected = events(spark, [("p1", "death", "death", D2, D2, None, "IR_BEN_R", 1.0)])
     assert_df_equality(deaths(ben), expected, ignore_nullable=True)
+
+
+def test_a_dispensation_takes_its_atc_class_from_ir_pha_r(spark):
+    dispensed = events(spark, [("p1", "drug", "3400930000001", D1, D1, None, "ER_PHA_F", 2.0),
+                               ("p1", "drug", "3400930000009", D2, D2, None, "ER_PHA_F", 1.0)])  # unknown drug
+    ir_pha_r = spark.createDataFrame([(3400930000001, " A10BA02 "), (3400930000002, "C10AA05"), (3400930000003, "")],
+                                     "PHA_CIP_C13 long, PHA_ATC_C07 string")
+    expected = events(spark, [("p1", "drug_atc", "A10BA02", D1, D1, None, "IR_PHA_R", 2.0)])
+    assert_df_equality(drug_classes(dispensed, ir_pha_r), expected, ignore_nullable=True)
+
+
+def test_a_patient_is_one_row_with_the_first_known_values(spark):
+    ben = spark.createDataFrame([("p1", "1960", "05", 1, None), ("p1", "1960", None, 1, D1),
+                                 ("p2", "1970", None, 2, date(2999, 12, 31))],
+                                "BEN_NIR_PSA string, BEN_NAI_ANN string, BEN_NAI_MOI string, BEN_SEX_COD int, "
+                                "BEN_DCD_DTE date")
+    expected = spark.createDataFrame([("p1", 1960, date(1960, 5, 1), 1, D1), ("p2", 1970, date(1970, 1, 1), 2, None)],
+                                     "patient string, birth_year int, birth date, sex int, death date")
+    assert_df_equality(patients(ben), expected, ignore_row_order=True, ignore_nullable=True)

@@ -90,3 +90,37 @@ def test_drift_is_judged_in_spark_and_drawn(spark, history, tmp_path):
     metrics = [Metric("T", "period_rows", "", "2019", 300.0, False, "warning", "+200.0% vs 99 before"), *warnings]
     page = write_report(tmp_path / "q.html", "run5", metrics, drawn).read_text()
     assert page.count("<svg") == 2 and "Rows per period over the checks" in page and "Drift of null rates" in page
+
+
+def test_a_first_check_is_drawn_as_one_dot_without_a_band():
+    first = drift.Series("ER_PRS_F", "rows", "", "2019", (1200.0,), None, None)
+    svg = ET.fromstring(drift.sparkline(first))
+    assert len(svg.findall(f"{SVG}circle")) == 1 and svg.find(f"{SVG}rect") is None
+    assert len(svg.find(f"{SVG}polyline").get("points").split()) == 1  # no line to draw from one value
+
+
+def test_each_injected_quality_fault_gives_exactly_its_finding(spark, settings, catalogue, tmp_path):
+    # a clean corpus with one loadable fault of each kind: the checks find those, nothing else
+    import csv
+
+    from pds_spark.ingest import discover
+    from pds_spark.quality.rules import foreign_key_rules
+    from pds_spark.quality.run import check_tables
+    from pds_spark.synth import CorpusConfig, generate_corpus
+    from pds_spark.synth.config import QUALITY_FAULTS
+    from pds_spark.warehouse import Warehouse
+    from tests.test_ingest import loader
+
+    out = tmp_path / "corpus"
+    generate_corpus(spark, catalogue, out, CorpusConfig(patients=200, years=1, seed=11, quality_faults=True),
+                    settings.paths.names)
+    manifest = list(csv.DictReader((out / "truth" / "faults.csv").open(encoding="utf-8")))
+    assert sorted(m["kind"] for m in manifest) == sorted(QUALITY_FAULTS)
+    result = loader(spark, settings, tmp_path, "wh").run(discover(out / "delivery", catalogue))
+    assert result.total("quarantined") == 0  # they load: only the checks can see them
+    loaded = sorted({o.file.table.name for o in result.outcomes if o.status == "loaded"})
+    checked = check_tables(spark, Warehouse(tmp_path / "wh"), catalogue, loaded,
+                           foreign_key_rules(settings.quality.rules), settings.quality, tmp_path)
+    found = {f"{m.table} {m.check} {m.column}" for m in checked.errors + checked.warnings}
+    assert found == {m["finding"] for m in manifest}
+    assert {m.check for m in checked.errors} == {"primary_key", "foreign_key"}  # a code is a warning

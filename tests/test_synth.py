@@ -10,6 +10,7 @@ import json
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import pytest
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
@@ -33,7 +34,7 @@ def read_table(spark, catalogue, corpus: Path, table: str, the_dialect="schema",
 
 def test_every_generated_file_loads_with_the_catalogue_schema(spark, catalogue, corpus):
     files = sorted((corpus / "delivery").rglob("*.csv"))
-    assert len(files) == 20
+    assert len(files) == 21  # 9 tables a year for 2 years; IR_BEN_R, IR_IMB_R, IR_PHA_R once
     for path in files:
         table = catalogue.resolve(path.name).table
         header = path.read_text(encoding="utf-8").splitlines()[0].split(",")
@@ -188,16 +189,23 @@ def test_the_fault_manifest_matches_the_files_exactly(spark, catalogue, faulty):
     assert found == expected
 
 
-def test_every_catalogue_table_can_be_generated_and_loaded(spark, catalogue, settings, tmp_path):
+@pytest.fixture(scope="module")
+def every_table(spark, catalogue, settings, tmp_path_factory):
+    """A clean corpus of every catalogue table (its summary and folder)."""
     cfg = CorpusConfig(patients=50, years=1, seed=3, prestations_per_patient_year=2, other_tables=True,
                        rows_per_other_table=5)
-    summary = generate_corpus(spark, catalogue, tmp_path / "all", cfg, settings.paths.names)
+    out = tmp_path_factory.mktemp("every") / "all"
+    return generate_corpus(spark, catalogue, out, cfg, settings.paths.names), out
+
+
+def test_every_catalogue_table_can_be_generated_and_loaded(spark, catalogue, every_table):
+    summary, out = every_table
     tables = {f["table"] for f in summary["files"]}
     assert tables == set(catalogue.tables)
     schema = dialect("schema")
 
     def problems(f: dict) -> list:
-        path = tmp_path / "all" / "delivery" / f["file"]
+        path = out / "delivery" / f["file"]
         table = catalogue.resolve(path.name).table
         with path.open(encoding="utf-8") as fh:
             header = fh.readline().rstrip("\n").split(",")
@@ -209,3 +217,21 @@ def test_every_catalogue_table_can_be_generated_and_loaded(spark, catalogue, set
     with ThreadPoolExecutor(4) as pool:  # a table's check is mostly planning: overlapped
         found = {f["file"]: p for f, p in zip(summary["files"], pool.map(problems, summary["files"])) if p}
     assert not found, found
+
+
+def test_a_clean_corpus_of_every_table_has_no_quality_finding(spark, settings, catalogue, every_table, tmp_path):
+    # no false alarm: every key found in its parent, every code in its list, on clean data
+    from pds_spark.ingest import discover
+    from pds_spark.quality.rules import foreign_key_rules
+    from pds_spark.quality.run import check_tables
+    from pds_spark.warehouse import Warehouse
+    from tests.test_ingest import loader
+
+    _, out = every_table
+    result = loader(spark, settings, tmp_path, "wh", parallel=4).run(discover(out / "delivery", catalogue))
+    assert result.total("quarantined") == 0
+    loaded = sorted({o.file.table.name for o in result.outcomes if o.status == "loaded"})
+    checked = check_tables(spark, Warehouse(tmp_path / "wh"), catalogue, loaded, foreign_key_rules(settings.quality.rules),
+                           settings.quality, tmp_path)
+    findings = [f"{m.table} {m.check} {m.column or m.period}: {m.detail}" for m in checked.errors + checked.warnings]
+    assert not findings, "\n".join(findings)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from pds_spark.catalog.model import Refusal, Table, is_templated, name_pattern
 from pds_spark.catalog.reader import Overrides, Resolved, read_document, read_table
-from pds_spark.errors import CatalogError
+from pds_spark.errors import CatalogError, SettingsError
 
 FILE_SUFFIXES = re.compile(r"(\.(csv|txt|dat))?(\.(gz|bz2|deflate|zst))?$", re.IGNORECASE)
 PERIOD_SUFFIX = re.compile(r"^(?P<base>.+?)_(?P<year>(19|20)[0-9]{2})(?P<month>0[1-9]|1[0-2])?$")
@@ -47,6 +47,12 @@ class Catalogue:
         tables: dict[str, Table] = {}
         refused: dict[str, list[Refusal]] = {}
         paths = sorted(root.rglob("*.json"))
+        for ref in overrides.referentials:
+            path = Path(nomenclatures or "-") / ref.schema
+            if not nomenclatures or not path.is_file():
+                raise SettingsError(overrides.source, "referential",
+                                    f"{ref.schema}: no such schema in the nomenclatures folder {nomenclatures}")
+            paths.append(path)
         for path in paths:
             try:
                 table = read_table(path, overrides)

@@ -270,17 +270,46 @@ class Override:
         return f"{what}: {', '.join(f'{k} = {v!r}' for k, v in sorted(self.values.items()))} ({self.reason})"
 
 
+@dataclass(frozen=True)
+class Referential:
+    """A nomenclature's schema (path under the nomenclatures folder) loaded as a warehouse table:
+    a referential delivered with the data (IR_PHA_R, the drugs with their ATC class)."""
+
+    schema: str
+    reason: str
+
+    def describe(self) -> str:
+        return f"referential {self.schema} loaded as a table ({self.reason})"
+
+
+def _referential(where: str, i: int, entry: Any) -> Referential:
+    key = f"referential[{i}]"
+    if not isinstance(entry, dict) or not isinstance(entry.get("schema"), str) or not entry["schema"].endswith(".json"):
+        raise SettingsError(where, key, "needs schema = \"SOURCE/NAME.json\" (under the nomenclatures folder)")
+    if not str(entry.get("reason") or "").strip():
+        raise SettingsError(where, key, "needs a reason: why this referential is loaded as a table")
+    extra = sorted(set(entry) - {"schema", "reason"})
+    if extra:
+        raise SettingsError(where, f"{key}.{extra[0]}", "unknown key (known: schema, reason)")
+    if Path(entry["schema"]).is_absolute() or ".." in Path(entry["schema"]).parts:
+        raise SettingsError(where, f"{key}.schema", "a path under the nomenclatures folder, without '..'")
+    return Referential(entry["schema"], entry["reason"].strip())
+
+
 class Overrides:
     """The corrections of `conf/catalog.toml`, applied to the documents they name; which were
     used is remembered, so that `jobs/catalog.py check` can list them and the unused ones."""
 
-    def __init__(self, entries: Iterable[Override] = (), source: str = "-"):
+    def __init__(self, entries: Iterable[Override] = (), source: str = "-",
+                 referentials: Iterable[Referential] = ()):
         self.entries, self.source = list(entries), source
+        self.referentials = list(referentials)
         self.used: set[int] = set()
 
     @classmethod
     def read(cls, path: str | Path | None) -> Overrides:
-        """`[[table]]` and `[[field]]` entries: table, field (for [[field]]), set = {...}, reason."""
+        """`[[table]]` and `[[field]]` entries: table, field (for [[field]]), set = {...}, reason;
+        `[[referential]]`: schema (a nomenclature's schema loaded as a table), reason."""
         if path is None:
             return cls()
         where = str(path)
@@ -288,9 +317,9 @@ class Overrides:
             raw = tomllib.loads(Path(path).read_text(encoding="utf-8"))
         except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as e:
             raise SettingsError(where, "-", f"not valid TOML: {e}") from None
-        unknown = sorted(set(raw) - {"table", "field"})
+        unknown = sorted(set(raw) - {"table", "field", "referential"})
         if unknown:
-            raise SettingsError(where, unknown[0], "unknown section (known: [[table]], [[field]])")
+            raise SettingsError(where, unknown[0], "unknown section (known: [[table]], [[field]], [[referential]])")
         entries = []
         for kind in ("table", "field"):
             for i, entry in enumerate(raw.get(kind, []), 1):
@@ -310,7 +339,7 @@ class Overrides:
                     raise SettingsError(where, key, "a table's name and fields are not overridden whole")
                 entries.append(Override(entry["table"], entry.get("field"), dict(entry["set"]),
                                         entry["reason"].strip()))
-        return cls(entries, where)
+        return cls(entries, where, [_referential(where, i, e) for i, e in enumerate(raw.get("referential", []), 1)])
 
     def apply(self, doc: dict) -> dict:
         """The document with its overrides applied (a copy; the published file is never changed)."""

@@ -24,6 +24,11 @@ EVENT_SCHEMA = ("patient string, category string, code string, start date, end d
 DCIR_KEYS = ("DCT_ORD_NUM", "FLX_DIS_DTD", "FLX_EMT_NUM", "FLX_EMT_ORD", "FLX_EMT_TYP", "FLX_TRT_DTD",
              "ORG_CLE_NUM", "PRS_ORD_NUM", "REM_TYP_AFF")
 INFORMATION_ONLY = 71  # DPN_QLF: a line sent for information, not a care paid for
+# the tables each category's events come from (their `source`)
+CATEGORY_SOURCES = {
+    "drug": ("ER_PHA_F",), "drug_atc": ("IR_PHA_R",), "act": ("ER_CAM_F", "T_MCOaaA"),
+    "diagnosis_main": ("T_MCOaaB",), "diagnosis_related": ("T_MCOaaB",), "diagnosis_associated": ("T_MCOaaD",),
+    "diagnosis": ("T_MCOaaB", "T_MCOaaD"), "long_term_condition": ("IR_IMB_R",), "death": ("IR_BEN_R",)}
 PMSI_RET_FLAGS = ("NIR_RET", "NAI_RET", "SEX_RET", "SEJ_RET", "FHO_RET", "PMS_RET", "DAT_RET")
 ERROR_GHM = "90"  # GRG_GHM of a stay the grouper put in error
 
@@ -60,6 +65,17 @@ def drug_dispensations(er_prs_f: DataFrame, er_pha_f: DataFrame) -> DataFrame:
     net = _netted(lines, "boxes")
     return _events(net, F.col("patient"), "drug", F.col("code"), F.col("start"), F.col("start"), F.lit(None),
                    "ER_PHA_F", F.col("quantity"))
+
+
+def drug_classes(dispensations: DataFrame, ir_pha_r: DataFrame) -> DataFrame:
+    """The ATC class of each dispensation (category `drug_atc`): its CIP13 looked up in IR_PHA_R
+    (`PHA_CIP_C13` -> `PHA_ATC_C07`); a drug IR_PHA_R does not know has no class event."""
+    atc = (ir_pha_r.select(F.col("PHA_CIP_C13").cast("string").alias("_cip13"),
+                           F.trim(F.col("PHA_ATC_C07")).alias("_atc"))
+           .where("_atc IS NOT NULL AND _atc != ''").dropDuplicates(["_cip13"]))
+    rows = dispensations.join(F.broadcast(atc), dispensations["code"] == atc["_cip13"])
+    return _events(rows, F.col("patient"), "drug_atc", F.col("_atc"), F.col("start"), F.col("end"), F.col("group"),
+                   "IR_PHA_R", F.col("quantity"))
 
 
 def dcir_acts(er_prs_f: DataFrame, er_cam_f: DataFrame) -> DataFrame:
@@ -147,13 +163,15 @@ def deaths(ir_ben_r: DataFrame) -> DataFrame:
 
 
 def patients(ir_ben_r: DataFrame) -> DataFrame:
-    """One row a patient (`patient`, `birth`: first day of the birth month, `sex`, `death`),
-    from IR_BEN_R; a patient with several lines (BEN_RNG_GEM) keeps the first known values."""
-    birth = F.make_date(F.col("BEN_NAI_ANN").cast("int"), F.coalesce(F.col("BEN_NAI_MOI").cast("int"), F.lit(1)),
-                        F.lit(1))
-    death = F.when(F.year("BEN_DCD_DTE") < 2100, F.col("BEN_DCD_DTE").cast("date"))
-    rows = ir_ben_r.select(F.col("BEN_NIR_PSA").cast("string").alias("patient"), birth.alias("birth"),
-                           F.col("BEN_SEX_COD").cast("int").alias("sex"), death.alias("death"))
-    return rows.groupBy("patient").agg(F.first("birth", ignorenulls=True).alias("birth"),
-                                       F.first("sex", ignorenulls=True).alias("sex"),
-                                       F.min("death").alias("death"))
+    """One row a patient (`patient`, `birth_year`, `birth`: first day of the birth month, January
+    when unknown, `sex`, `death`), from IR_BEN_R. A patient with several lines (BEN_RNG_GEM) keeps
+    the smallest known value of each, so that the row does not depend on the lines' order."""
+    rows = ir_ben_r.select(F.col("BEN_NIR_PSA").cast("string").alias("patient"),
+                           F.col("BEN_NAI_ANN").cast("int").alias("birth_year"),
+                           F.col("BEN_NAI_MOI").cast("int").alias("_month"),
+                           F.col("BEN_SEX_COD").cast("int").alias("sex"),
+                           F.when(F.year("BEN_DCD_DTE") < 2100, F.col("BEN_DCD_DTE").cast("date")).alias("death"))
+    one = rows.groupBy("patient").agg(F.min("birth_year").alias("birth_year"), F.min("_month").alias("_month"),
+                                      F.min("sex").alias("sex"), F.min("death").alias("death"))
+    birth = F.make_date(F.col("birth_year"), F.coalesce(F.col("_month"), F.lit(1)), F.lit(1))
+    return one.select("patient", "birth_year", birth.alias("birth"), "sex", "death")

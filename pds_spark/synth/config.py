@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 ROW_FAULTS = ("too_many_fields", "too_few_fields", "bad_number", "bad_date",
               "unescaped_quote", "invalid_utf8", "over_length")
 FILE_FAULTS = ("truncated_last_line", "empty_file", "duplicate_file", "unknown_table")
+# Faults that load and that the quality checks must find: each with the one finding it makes
+QUALITY_FAULTS = ("duplicate_key", "orphan_key", "unknown_code")
 
 
 @dataclass(frozen=True)
@@ -17,6 +19,7 @@ class PlantedCohort:
 
     diagnosis_prefix: str = "E11"  # ICD-10: type 2 diabetes
     drug_cip13: int = 3400930000017  # a fictional CIP13 code, outside the random draw
+    drug_atc: str = "A10BX99"  # its ATC class in IR_PHA_R: no other drug has it
     rate: float = 0.02  # share of patients planted
 
 
@@ -35,6 +38,7 @@ class CorpusConfig:
     external_share: float = 0.05  # share of patients in the external research cohort
     external_decoys: float = 0.2  # external records of people not in the corpus, per match
     fault_rate: float = 0.0  # share of data lines with an injected fault (0 = none)
+    quality_faults: bool = False  # one line of each QUALITY_FAULTS kind, with the finding it must make
     planted: PlantedCohort = field(default_factory=PlantedCohort)
 
     def __post_init__(self):

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import hashlib
+from dataclasses import dataclass, field
 
 from pyspark.sql import DataFrame
 from pyspark.sql import types as T
@@ -11,11 +12,14 @@ from pds_spark.catalog import Catalogue, Field, Table
 from pds_spark.jvm import select_sql
 from pds_spark.sqltext import quoted, sql_text
 from pds_spark.synth import codes as C
-from pds_spark.synth.random import base36_sql, pick_sql, randint_sql, u_sql
+from pds_spark.synth.random import base36_sql, lit, pick_sql, randint_sql, u_sql
 
 MAX_LITERAL_CODES = 64
 NULL_SHARE = 0.05
 DEFAULT_YEAR = 2020
+
+
+KeySample = dict[tuple[str, tuple[str, ...]], list[tuple]]  # (parent, its key columns) -> key tuples
 
 
 @dataclass(frozen=True)
@@ -23,28 +27,45 @@ class Generated:
     """The tables of one corpus generated schema-driven (name -> years, `rows` a year each):
     a foreign key of one of them to another draws a row of its parent, whose key columns it
     computes as the parent computes them (the same SQL at the parent row's key), so the
-    child's keys are found in the parent without a join."""
+    child's keys are found in the parent without a join. A foreign key to one of the coherent
+    core tables (IR_BEN_R, ER_PRS_F, T_MCOaaB...) draws one of `core_keys`, a sample of that
+    table's key tuples taken when it was built."""
 
     years: dict[str, tuple[int | None, ...]]
     rows: int
+    core_keys: KeySample = field(default_factory=dict)
 
     def sources(self, table: Table, catalogue: Catalogue) -> dict[str, tuple[int, Table, Field]]:
         """child column (upper case) -> (foreign key's index, parent, parent column), for the keys
-        to a generated parent whose column is not itself drawn from another table."""
+        to a generated (or core) parent."""
         return _sources(self, table, catalogue) if table.name in self.years else {}
 
+    def sample(self, parent: Table, ref: Field, index: int, table: Table) -> tuple[list[tuple], int] | None:
+        """The core parent's key tuples a foreign key draws from, and the column's place in them."""
+        fk = table.foreign_keys[index]
+        rows = self.core_keys.get((parent.name, tuple(fk.ref_fields)))
+        return (rows, [r.upper() for r in fk.ref_fields].index(ref.name.upper())) if rows else None
 
-def _sources(generated: Generated, table: Table, catalogue: Catalogue,
-             follow: bool = True) -> dict[str, tuple[int, Table, Field]]:
+
+def core_foreign_keys(catalogue: Catalogue, core: set[str], generic: set[str]) -> set[tuple[str, tuple[str, ...]]]:
+    """(core parent, its key columns) of every foreign key from a generic table to a core one."""
+    return {(fk.table, tuple(fk.ref_fields)) for name in generic for fk in catalogue.tables[name].foreign_keys
+            if fk.table in core and all(catalogue.tables[fk.table].has_field(r) for r in fk.ref_fields)}
+
+
+def _sources(generated: Generated, table: Table, catalogue: Catalogue) -> dict[str, tuple[int, Table, Field]]:
     out: dict[str, tuple[int, Table, Field]] = {}
     for i, fk in enumerate(table.foreign_keys):
         parent = catalogue.tables.get(fk.table)
-        if parent is None or parent.name not in generated.years or \
-                not all(parent.has_field(r) for r in fk.ref_fields) or not all(table.has_field(c) for c in fk.fields):
+        if parent is None or not all(parent.has_field(r) for r in fk.ref_fields) \
+                or not all(table.has_field(c) for c in fk.fields):
             continue
-        derived = _sources(generated, parent, catalogue, follow=False) if follow else {}
-        if any(r.upper() in derived for r in fk.ref_fields):
-            continue  # one level only: a key drawn from a key drawn from another table is left random
+        if (parent.name, tuple(fk.ref_fields)) in generated.core_keys:
+            for c, r in zip(fk.fields, fk.ref_fields):
+                out.setdefault(c.upper(), (i, parent, parent.field(r)))
+            continue
+        if parent.name not in generated.years:
+            continue
         for c, r in zip(fk.fields, fk.ref_fields):
             out.setdefault(c.upper(), (i, parent, parent.field(r)))
     return out
@@ -56,17 +77,33 @@ def _nullable(table: Table, field: Field) -> bool:
     return field.name.upper() not in keys and "" in table.missing_values
 
 
+MAX_KEY_DEPTH = 6  # a key drawn from a key drawn from ... this many tables up (a cycle stops there)
+
+
 def column_sql(field: Field, table: Table, seed: int, keys: list[str], year: str, catalogue: Catalogue,
-               generated: Generated | None = None) -> str:
-    """SQL for a generated column: a parent's key for a foreign key to a generated table,
-    else a schema-driven value (`year`: SQL of the row's year, possibly null)."""
+               generated: Generated | None = None, sort: str = "_sort", depth: int = 0) -> str:
+    """SQL for a generated column: a parent's key for a foreign key to a generated table (the
+    parent's own SQL for that column at the parent row drawn, itself perhaps a grandparent's
+    key), else a schema-driven value (`year`: SQL of the row's year, possibly null; `sort`: of
+    its number in its year)."""
     source = generated.sources(table, catalogue).get(field.name.upper()) if generated else None
-    if source is None:
+    if source is None or depth >= MAX_KEY_DEPTH:
         return value_sql(field, seed, table.name, keys, f"coalesce({year}, {DEFAULT_YEAR})", catalogue,
                          nullable=_nullable(table, field))
     assert generated is not None  # a source comes from it
     i, parent, ref = source
-    pick = f"floor({u_sql(seed, f'{table.name}.fk{i}', *keys)} * {generated.rows})"
+    offset = int(hashlib.sha256(f"{seed}|{table.name}.fk{i}".encode()).hexdigest()[:6], 16)  # a fixed shift
+    sample = generated.sample(parent, ref, i, table)
+    if sample is not None:  # a core parent: one of its key tuples, the same for each of the key's columns
+        rows, place = sample  # rows of a year take distinct tuples (a child keyed by its parent's key stays unique)
+        which = f"pmod({sort} + coalesce({year}, 0) * 61 + {offset}, {len(rows)}) + 1"
+        values = ", ".join(lit(row[place]) for row in rows)
+        return f"CAST(element_at(array({values}), CAST({which} AS INT)) AS {field.spark_type.simpleString()})"
+    fk = table.foreign_keys[i]
+    if table.primary_key and {c.upper() for c in table.primary_key} <= {c.upper() for c in fk.fields}:
+        pick = f"pmod({sort} + {offset}, {generated.rows})"  # keyed by its parent's key: a parent row each
+    else:
+        pick = f"floor({u_sql(seed, f'{table.name}.fk{i}', *keys)} * {generated.rows})"
     parent_years = generated.years[parent.name]
     if parent_years == (None,):
         parent_year = "CAST(NULL AS INT)"
@@ -75,8 +112,7 @@ def column_sql(field: Field, table: Table, seed: int, keys: list[str], year: str
     else:
         parent_year = year
     key = f"CAST({pick} * 10000 + coalesce({parent_year}, 0) AS BIGINT)"  # the parent row's _fault_key
-    parent_value = value_sql(ref, seed, parent.name, [key], f"coalesce({parent_year}, {DEFAULT_YEAR})", catalogue,
-                             nullable=_nullable(parent, ref))
+    parent_value = column_sql(ref, parent, seed, [key], parent_year, catalogue, generated, sort=pick, depth=depth + 1)
     return f"CAST({parent_value} AS {field.spark_type.simpleString()})"
 
 

@@ -27,6 +27,13 @@ ACT_NAT = ("1111", "1112", "1211", "1311")
 ESTABLISHMENT_NAT = ("3121", "3131")
 OTHER_NAT = ("1098", "1101", "1421", "2141", "3511", "3521", "5111")
 UNUSABLE_STAY_SHARE = 0.02
+# ATC classes of the generated drugs (IR_PHA_R): antidiabetics, insulins, and common others
+DRUG_CLASSES = ("A10BA02", "A10BB09", "A10BG03", "A10BH01", "A10AB05", "A10AE04", "A02BC01", "C10AA05",
+                "C09AA05", "C07AB07", "C03CA01", "N02BE01", "N06AB06", "N05BA12", "R03AC02", "J01CA04",
+                "B01AC06", "M01AE01", "H03AA01", "C08CA01")
+PRACTITIONERS = (10_000_001, 10_000_500)  # PFS numbers (DA_PRA_R) of the prescribers and performers
+ESTABLISHMENTS = (10_000_000, 10_000_300)  # FINESS numbers (BE_IDE_R) of ER_PRS_F and ER_ETE_F
+STAYS_ESTABLISHMENTS = 300  # ETA_NUM of the PMSI stays (T_MCOaaE): 100000000 + i * 1009
 HEAVY_USERS = 0.1  # share of patients who are heavy users of care
 HEAVY_USE = 0.5  # share of prestations that go to heavy users
 
@@ -65,8 +72,10 @@ def load_lists(spark: SparkSession, catalogue: Catalogue, cfg: CorpusConfig) -> 
                     places.append(f"{dpt}|{com}")
     places = C.shuffled(sorted(set(places)) or ["075|056"], seed, "place")
     organisms = [c for c in C.code_list(catalogue, "IR_ORG_V") if len(c) == 9][:200] or ["01C731221"]
-    emitters = sorted(int(c) for c in C.code_list(catalogue, "IR_NEM_T") if c.isdigit() and int(c) <= 30) \
-        or list(range(1, 31))
+    # emitters in both lists that name them (ER_DTR_F reads FLX_EMT_NUM with IR_NEM_V, the others IR_NEM_T)
+    also = {c for c in C.code_list(catalogue, "IR_NEM_V") if c.isdigit()}
+    emitters = sorted(int(c) for c in C.code_list(catalogue, "IR_NEM_T")
+                      if c.isdigit() and int(c) <= 30 and (not also or c in also)) or list(range(1, 31))
     drugs = sorted({str(3400930000000 + (i * 7919) % 9_999_991) for i in range(1, 2001)}
                    - {str(cfg.planted.drug_cip13)})
     return Lists(C.indexed(spark, dgn, "dgn"), len(dgn), ald[:400] or ["I10"],
@@ -187,6 +196,9 @@ def er_prs_f(base: DataFrame, people: DataFrame, cfg: CorpusConfig) -> DataFrame
         F.when(F.col("_year") - F.col("BEN_NAI_ANN") == 1, F.lit(1012))
         .otherwise(F.col("_year") - F.col("BEN_NAI_ANN")).alias("BEN_AMA_COD"),
         paid.alias("PRS_PAI_MNT"), paid.alias("BSE_REM_BSE"),
+        *[F.format_string("%08d", randint(s, f"pfs_{c}", *PRACTITIONERS, r)).alias(c)
+          for c in ("PFS_EXE_NUM", "PFS_PRE_NUM", "PRS_MTT_NUM")],
+        F.format_string("%08d", randint(s, "etb_pre", *ESTABLISHMENTS, r)).alias("ETB_PRE_FIN"),
         F.round(paid * 0.7, 2).alias("BSE_REM_MNT"),
         F.lit(1).alias("PRS_ACT_QTE"),
         F.lit(0).alias("PRS_REJ_TOP"),
@@ -205,6 +217,44 @@ def er_pha_f(base: DataFrame, cfg: CorpusConfig, lists: Lists) -> DataFrame:
         F.lit(1).alias("PHA_ORD_NUM"), F.col("r").alias("_fault_key"))
 
 
+def ir_pha_r(spark: SparkSession, cfg: CorpusConfig, lists: Lists) -> DataFrame:
+    """The drug referential: every drug dispensed (CIP13, CIP7) with its ATC class; the planted
+    drug's class (`drug_atc`) is its own."""
+    planted = spark.range(1).select(F.lit(lists.n_drugs).alias("drug_idx"),
+                                    F.lit(str(cfg.planted.drug_cip13)).alias("drug"))
+    drugs = lists.drugs.unionByName(planted)
+    cip13 = F.col("drug").cast("long")
+    atc = F.when(F.col("drug_idx") == lists.n_drugs, F.lit(cfg.planted.drug_atc)).otherwise(
+        pick(cfg.seed, "atc", DRUG_CLASSES, "drug"))
+    return drugs.select(
+        cip13.alias("PHA_CIP_C13"), (cip13 % 10_000_000).alias("PHA_PRS_IDE"), atc.alias("PHA_ATC_C07"),
+        F.substring(atc, 1, 3).alias("PHA_ATC_C03"),
+        F.concat(F.lit("MEDICAMENT "), F.col("drug").substr(6, 8)).alias("PHA_MED_NOM"),
+        F.lit(None).cast("int").alias("_year"), F.col("drug_idx").alias("_sort"),
+        F.col("drug_idx").alias("_fault_key"))
+
+
+def numbered(spark: SparkSession, first: int, last: int, column: str, width: int) -> DataFrame:
+    """A referential of numbers `first`..`last` written on `width` digits (one row each)."""
+    return spark.range(first, last + 1).select(
+        F.format_string(f"%0{width}d", F.col("id")).alias(column), F.lit(None).cast("int").alias("_year"),
+        F.col("id").alias("_sort"), F.col("id").alias("_fault_key"))
+
+
+def t_mco_e(spark: SparkSession, cfg: CorpusConfig) -> DataFrame:
+    """The establishments of the stays, a year each (T_MCOaaE: one row an ETA_NUM)."""
+    years = spark.createDataFrame([(y,) for y in cfg.year_list], "_year int")
+    eta = spark.range(STAYS_ESTABLISHMENTS).select((F.lit(100_000_000) + F.col("id") * 1009).alias("eta"))
+    return eta.crossJoin(years).select(F.col("eta").cast("string").alias("ETA_NUM"), "_year",
+                                       F.col("eta").alias("_sort"), (F.col("eta") * 10_000 + F.col("_year")).alias("_fault_key"))
+
+
+def ir_iba_r(people: DataFrame) -> DataFrame:
+    """One row a beneficiary's anonymous identity (BEN_IDT_ANO), which KI_CCI_R and others name."""
+    return people.select("BEN_IDT_ANO", F.lit(None).cast("int").alias("_year"), F.col("pid").alias("_sort"),
+                         F.col("pid").alias("_fault_key"))
+
+
 def er_cam_f(base: DataFrame, cfg: CorpusConfig, lists: Lists) -> DataFrame:
     s, r = cfg.seed, "r"
     rows = base.where(F.col("kind") == "CAM").withColumn(
@@ -218,7 +268,7 @@ def er_ete_f(base: DataFrame, cfg: CorpusConfig) -> DataFrame:
     s, r = cfg.seed, "r"
     return base.where(F.col("kind") == "ETE").select(
         *DCIR_KEYS, "_year", "_sort",
-        F.format_string("%08d", randint(s, "etb", 10_000_000, 10_000_300, r)).alias("ETB_EXE_FIN"),
+        F.format_string("%08d", randint(s, "etb", *ESTABLISHMENTS, r)).alias("ETB_EXE_FIN"),
         F.col("r").alias("_fault_key"))
 
 
@@ -270,7 +320,7 @@ def stays(spark: SparkSession, cfg: CorpusConfig, people: DataFrame, lists: List
     unusable = ~F.col("planted_row") & (uniform(s, "unusable", r) < UNUSABLE_STAY_SHARE)
     return rows.select(
         "r", "_year", "pid", "planted_row", "BEN_NIR_PSA", "sex", "birth_year", "dpt", "com",
-        (F.lit(100_000_000) + randint(s, "eta", 0, 299, r) * 1009).cast("long").alias("ETA_NUM"),
+        (F.lit(100_000_000) + randint(s, "eta", 0, STAYS_ESTABLISHMENTS - 1, r) * 1009).cast("long").alias("ETA_NUM"),
         (F.col("r") + 1).cast("long").alias("RSA_NUM"),
         F.when(F.col("planted_row"), planted_dgn).otherwise(F.col("dgn")).alias("DGN_PAL"),
         los.alias("SEJ_NBJ"), exit_date.alias("SOR_DAT"),

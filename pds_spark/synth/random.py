@@ -10,6 +10,8 @@ Keys and bounds are SQL expressions (column names, or any expression).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import date, datetime
+from decimal import Decimal
 
 from pyspark.sql import Column
 from pyspark.sql import functions as F
@@ -27,6 +29,12 @@ def lit(value) -> str:
         return f"{value}L" if abs(value) > 2 ** 31 - 1 else str(value)
     if isinstance(value, float):
         return f"{value!r}D"
+    if isinstance(value, datetime):
+        return f"TIMESTAMP'{value.isoformat(sep=' ')}'"
+    if isinstance(value, date):
+        return f"DATE'{value.isoformat()}'"
+    if isinstance(value, Decimal):
+        return f"{value}BD"
     text = str(value).replace("\\", "\\\\").replace("'", "\\'")
     return f"'{text}'"
 
