@@ -9,6 +9,7 @@ import shutil
 from datetime import date, timedelta
 
 import pytest
+from pyspark.sql import functions as F
 
 from pds_spark import audit
 from pds_spark.access import Governance
@@ -22,7 +23,7 @@ SPEC = REPO / "conf" / "cohorts" / "planted_diabetes.toml"
 @pytest.fixture(scope="module")
 def home(spark, settings, events_warehouse, tmp_path_factory):
     """A copy of the events warehouse: ada administers it, the suite's user is an engineer and a
-    member of p1 (granted what the planted cohort reads) and of p2 (granted less: no T_MCOaaD)."""
+    member of p1 (granted what the planted cohort reads), p2 (no T_MCOaaD) and p3 (a shorter period)."""
     root = tmp_path_factory.mktemp("cohort_jobs")
     wh = root / "wh"
     shutil.copytree(events_warehouse, wh)
@@ -34,10 +35,13 @@ def home(spark, settings, events_warehouse, tmp_path_factory):
     today = date.today()
     spec = load(SPEC)
     read = columns_read(spec.categories_read)
-    for project, tables in (("p1", read), ("p2", {t: c for t, c in read.items() if t != "T_MCOaaD"})):
+    narrower = (spec.period[0], spec.reach[1])  # the study year on, not the two years before it
+    for project, tables, period in (("p1", read, spec.reach),
+                                    ("p2", {t: c for t, c in read.items() if t != "T_MCOaaD"}, spec.reach),
+                                    ("p3", read, narrower)):
         gov.create_project("ada", project, "Diabetes", "CNIL DR-2026-001", today - timedelta(days=1),
                            today + timedelta(days=365), [me, "carol"])
-        gov.grant("ada", project, [f"{t}.{c}" for t, cs in tables.items() for c in cs], spec.reach)
+        gov.grant("ada", project, [f"{t}.{c}" for t, cs in tables.items() for c in cs], period)
     platform = platform_settings(root / "conf", paths_warehouse=wh, paths_work=root / "work", spark_master="local[2]",
                                  pseudonymisation_keystore=settings.pseudonymisation.keystore)
     return wh, platform
@@ -79,6 +83,9 @@ def test_a_cohort_reading_outside_the_grant_is_refused_and_audited(spark, home):
     assert [(r.job, r.outcome) for r in rows[-2:]] == [("access.authorize", "refused"), ("build_cohort", "refused")]
     assert "T_MCOaaD" in rows[-1].message
     assert not (wh / "projects" / "p2").exists()
+    assert run(home, "build_cohort", "--spec", str(SPEC), "--project", "p3") == 4
+    last = audit.read(spark, str(wh / "audit")).orderBy(F.desc("seq")).first()
+    assert last.outcome == "refused" and "outside the granted period" in last.message
 
 
 def test_a_malformed_spec_exits_2_naming_file_and_key(home, tmp_path, caplog):

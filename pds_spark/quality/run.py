@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import logging
+import threading
 import uuid
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -54,25 +56,32 @@ def run_quality(spark: SparkSession, warehouse: Warehouse, catalogue: Catalogue,
     run_id, run_at = uuid.uuid4().hex[:12], datetime.now(UTC).replace(microsecond=0, tzinfo=None)
     previous = _previous_period_rows(spark, warehouse, tables)
     cache: dict[str, DataFrame | None] = {}
+    lock = threading.Lock()
+    done = iter(range(1, len(tables) + 1))
 
     def load(name: str) -> DataFrame | None:
-        if name not in cache:
-            path = warehouse.snds(name)
-            cache[name] = spark.read.format("delta").load(path) if delta_exists(spark, path) else None
-        return cache[name]
+        with lock:
+            if name not in cache:
+                path = warehouse.snds(name)
+                cache[name] = spark.read.format("delta").load(path) if delta_exists(spark, path) else None
+            return cache[name]
 
-    metrics: list[Metric] = []
-    for i, name in enumerate(tables, start=1):
+    def check(name: str) -> list[Metric]:
         df = load(name)
         if df is None:
-            continue
+            return []
         found = check_table(spark, df, catalogue.table(name), catalogue, load, extra_fks,
                             lambda f: code_list(catalogue, f.nomenclature, f) if f.nomenclature else None, previous.get(name, {}),
                             quality.max_period_loss, quality.max_period_growth)
-        metrics += found
         failed = [m for m in found if not m.passed]
-        progress(f"quality [{i}/{len(tables)}] {name}: {len(found)} metrics, "
-                 f"{sum(m.severity == 'error' for m in failed)} errors, {sum(m.severity == 'warning' for m in failed)} warnings")
+        with lock:
+            progress(f"quality [{next(done)}/{len(tables)}] {name}: {len(found)} metrics, "
+                     f"{sum(m.severity == 'error' for m in failed)} errors, "
+                     f"{sum(m.severity == 'warning' for m in failed)} warnings")
+        return found
+
+    with ThreadPoolExecutor(quality.parallel) as pool:  # tables at a time; metrics in the tables' order
+        metrics: list[Metric] = [m for found in pool.map(check, tables) for m in found]
     rows = [(run_id, run_at, m.table, m.check, m.column, m.period, m.value, m.passed, m.severity, m.detail)
             for m in metrics]
     drawn: list[drift.Series] = []
