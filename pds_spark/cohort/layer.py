@@ -79,11 +79,17 @@ CATEGORIES_ALL = tuple(c for x in EXTRACTORS for c in x.categories)
 PATIENTS = Extractor("patients", (), {"IR_BEN_R": PATIENT_COLUMNS}, lambda t, c: E.patients(t["IR_BEN_R"]))
 
 
-def extractors_of(categories: Iterable[str]) -> list[Extractor]:
-    """The extractors whose events a cohort over these categories reads ('diagnosis': its three)."""
+def stored_categories(categories: Iterable[str]) -> set[str]:
+    """The categories the layer stores for these ('diagnosis': its three roles)."""
     wanted = set(categories)
     if "diagnosis" in wanted:
         wanted |= {"diagnosis_main", "diagnosis_related", "diagnosis_associated"}
+    return wanted
+
+
+def extractors_of(categories: Iterable[str]) -> list[Extractor]:
+    """The extractors whose events a cohort over these categories reads."""
+    wanted = stored_categories(categories)
     return [x for x in EXTRACTORS if wanted & set(x.categories)]
 
 
@@ -103,6 +109,11 @@ def columns_read(categories: Iterable[str], birth: str = "year", death: bool = F
 Parts = dict[str, set[str]]  # extractor -> the periods to rebuild
 
 
+def _periodic(table: str, loaded: Mapping[tuple[str, str], int]) -> bool:
+    """Whether the table is loaded period by period (not delivered whole)."""
+    return any(t == table and p != NO_PERIOD for t, p in loaded)
+
+
 def plan_rebuild(extractors: Iterable[Extractor], loaded: Mapping[tuple[str, str], int],
                  built: Mapping[tuple[str, str, str], int]) -> tuple[Parts, dict[str, list[str]]]:
     """(extractor -> periods to rebuild, extractor -> its missing tables). `loaded`: (table,
@@ -116,7 +127,7 @@ def plan_rebuild(extractors: Iterable[Extractor], loaded: Mapping[tuple[str, str
         if absent:
             missing[x.name] = absent
             continue
-        periodic = [t for t in x.tables if any(k[0] == t and k[1] != NO_PERIOD for k in loaded)]
+        periodic = [t for t in x.tables if _periodic(t, loaded)]
         periods = {p for (t, p) in loaded if t in periodic} or {NO_PERIOD}
         changed: set[str] = set()
         for (t, p), version in loaded.items():
@@ -178,7 +189,7 @@ def _sources(spark: SparkSession, warehouse: Warehouse, x: Extractor, periods: s
     for table, columns in x.tables.items():
         df = spark.read.format("delta").load(warehouse.snds(table))
         present = [c for c in columns if c in df.columns]
-        periodic = any(k[0] == table and k[1] != NO_PERIOD for k in loaded)
+        periodic = _periodic(table, loaded)
         if periodic:
             df = df.where(F.col("_period").isin(sorted(periods)))
         out[table] = df.select(*present, *(["_period"] if periodic else []),
@@ -254,12 +265,9 @@ def read_events(spark: SparkSession, warehouse: Warehouse, categories: Iterable[
     path = warehouse.events("care_events")
     if not delta_exists(spark, path):
         raise PdsError(f"no events layer in {warehouse.root}: run jobs/build_events.py after ingestion")
-    wanted = set(categories)
-    if "diagnosis" in wanted:
-        wanted |= {"diagnosis_main", "diagnosis_related", "diagnosis_associated"}
     first, last = reach
     return (spark.read.format("delta").load(path)
-            .where(F.col("category").isin(sorted(wanted)) & F.col("year").between(first.year, last.year)
+            .where(F.col("category").isin(sorted(stored_categories(categories))) & F.col("year").between(first.year, last.year)
                    & F.col("start").between(F.lit(first), F.lit(last)))
             .select(*E.EVENT_COLUMNS))
 

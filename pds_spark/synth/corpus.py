@@ -29,6 +29,7 @@ from pyspark.sql import functions as F
 
 from pds_spark.catalog import Catalogue, Table, dialect
 from pds_spark.session import derived_session
+from pds_spark.sqltext import quoted
 from pds_spark.synth import model as M
 from pds_spark.synth.config import CorpusConfig
 from pds_spark.synth.external import external_cohort
@@ -75,7 +76,7 @@ def core_tables(spark: SparkSession, catalogue: Catalogue, cfg: CorpusConfig,
 
 def _key_sample(df: DataFrame, columns: tuple[str, ...], size: int = 256) -> list[tuple]:
     """Up to `size` key tuples of a core table, the same ones every run (the smallest)."""
-    rows = df.select(*columns).where(" AND ".join(f"`{c}` IS NOT NULL" for c in columns)).distinct() \
+    rows = df.select(*columns).where(" AND ".join(f"{quoted(c)} IS NOT NULL" for c in columns)).distinct() \
         .orderBy(*columns).limit(size).collect()  # a few hundred tuples at most
     return [tuple(r) for r in rows]
 
