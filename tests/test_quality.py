@@ -10,7 +10,7 @@ import pytest
 
 from pds_spark.catalog.codes import code_list, key_column
 from pds_spark.quality import drift
-from pds_spark.quality.checks import code_lists, period_rows
+from pds_spark.quality.checks import CodeFrames, code_lists, period_rows
 from pds_spark.quality.run import METRICS_SCHEMA, write_report
 from pds_spark.settings import QualitySettings
 
@@ -35,16 +35,16 @@ def test_values_and_codes_are_compared_in_one_form(spark, catalogue):
     prs = catalogue.table("ER_PRS_F")
     df = spark.createDataFrame([(5.0, "201905", 0), (10.0, "201912", 1), (6.03, "201913", 0)],
                                "RGO_THE_TAU double, EXE_SOI_AMD string, RGO_FTA_COD int")
-    found = {m.column: m for m in code_lists(spark, df, prs, lambda f: code_list(catalogue, f.nomenclature, f))}
+    found = {m.column: m for m in code_lists(df, prs, lambda f: code_list(catalogue, f.nomenclature, f),
+                                             CodeFrames(spark))}
     assert found["RGO_THE_TAU"].detail.startswith("1 of 3 values (1 distinct) not in IR_TAU_V (TAU_COD)")
     assert found["EXE_SOI_AMD"].detail.startswith("1 of 3 values (1 distinct) not in IR_DTE_V (DTE_ANN_MOI)")
     assert found["RGO_FTA_COD"].passed  # 0 and 1 are codes of IR_FOR_V
 
 
-def test_a_period_that_lost_rows_is_an_error_and_one_that_grew_a_warning(spark, catalogue):
-    rows = [("2019",)] * 40 + [("2020",)] * 250 + [("2021",)] * 100
-    df = spark.createDataFrame(rows, "_period string")
-    found = {m.period: m for m in period_rows(df, catalogue.table("ER_PRS_F"),
+def test_a_period_that_lost_rows_is_an_error_and_one_that_grew_a_warning(catalogue):
+    counts = {"2019": 40, "2020": 250, "2021": 100}
+    found = {m.period: m for m in period_rows(counts, catalogue.table("ER_PRS_F"),
                                               {"2018": 10, "2019": 100, "2020": 100, "2021": 95}, 0.5, 1.0)}
     assert (found["2019"].severity, found["2019"].passed) == ("error", False)  # -60 %
     assert (found["2018"].severity, found["2018"].value) == ("error", 0.0)  # gone

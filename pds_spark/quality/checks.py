@@ -8,8 +8,11 @@ fails it (codes outside their list, a period that grew a lot, drift).
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from decimal import Decimal
+from functools import reduce
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
@@ -20,7 +23,7 @@ from pds_spark.catalog.codes import CodeList, normal_sql
 from pds_spark.catalog.model import Field, Table
 from pds_spark.frames import local_frame
 from pds_spark.quality.rules import ForeignKeyRule
-from pds_spark.sqltext import quoted, sql_text
+from pds_spark.sqltext import quoted
 
 NUMERIC = (T.IntegralType, T.FractionalType, T.DateType, T.TimestampType)
 
@@ -37,23 +40,31 @@ class Metric:
     detail: str = ""
 
 
-def profile(df: DataFrame, table: Table) -> list[Metric]:
-    """Row count, null rate of every column, min and max of numbers and dates: one job."""
+def profile(df: DataFrame, table: Table) -> tuple[list[Metric], dict[str, int]]:
+    """Row count, null rate of every column, min and max of numbers and dates, and the rows of
+    each period: one job (grouped by `_period`, one row a period reaches the driver)."""
     cols = [f for f in df.schema.fields if not f.name.startswith("_")]
-    exprs = ["count(1) AS `__rows`"]
+    exprs = [F.count(F.lit(1)).alias("__rows")]
     for i, f in enumerate(cols):
-        exprs.append(f"count({quoted(f.name)}) AS `n{i}`")
+        exprs.append(F.count(F.col(quoted(f.name))).alias(f"n{i}"))
         if isinstance(f.dataType, NUMERIC):
-            exprs += [f"CAST(min({quoted(f.name)}) AS STRING) AS `lo{i}`",
-                      f"CAST(max({quoted(f.name)}) AS STRING) AS `hi{i}`"]
-    row = df.selectExpr(*exprs).collect()[0]  # an aggregate: one row
-    rows = row["__rows"]
+            exprs += [F.min(F.col(quoted(f.name))).alias(f"lo{i}"), F.max(F.col(quoted(f.name))).alias(f"hi{i}")]
+    by_period = "_period" in df.columns
+    grouped = (df.groupBy("_period") if by_period else df.groupBy()).agg(*exprs).collect()
+    rows = sum(r["__rows"] for r in grouped)
     out = [Metric(table.name, "rows", value=float(rows))]
     for i, f in enumerate(cols):
-        out.append(Metric(table.name, "null_rate", f.name, value=(1 - row[f"n{i}"] / rows) if rows else 0.0))
-        if isinstance(f.dataType, NUMERIC) and row[f"n{i}"]:
-            out.append(Metric(table.name, "range", f.name, detail=f"{row[f'lo{i}']} .. {row[f'hi{i}']}"))
-    return out
+        filled = sum(r[f"n{i}"] for r in grouped)
+        out.append(Metric(table.name, "null_rate", f.name, value=(1 - filled / rows) if rows else 0.0))
+        if isinstance(f.dataType, NUMERIC) and filled:
+            lo = min(r[f"lo{i}"] for r in grouped if r[f"lo{i}"] is not None)
+            hi = max(r[f"hi{i}"] for r in grouped if r[f"hi{i}"] is not None)
+            out.append(Metric(table.name, "range", f.name, detail=f"{_text(lo)} .. {_text(hi)}"))
+    return out, ({r["_period"]: r["__rows"] for r in grouped} if by_period else {})
+
+
+def _text(value: object) -> str:
+    return format(value, "f") if isinstance(value, Decimal) else str(value)
 
 
 def primary_key(df: DataFrame, table: Table) -> list[Metric]:
@@ -89,8 +100,33 @@ def foreign_key(child: DataFrame, table: Table, columns: list[str], parent: Data
                   + (f" [{where}]" if where else ""))
 
 
-def code_lists(spark: SparkSession, df: DataFrame, table: Table,
-               codes_of: Callable[[Field], CodeList | None]) -> list[Metric]:
+class CodeFrames:
+    """Each code list's codes in their normal form, as a frame cached on first use: built once a
+    quality run however many tables name the list (`release` when the run ends)."""
+
+    def __init__(self, spark: SparkSession):
+        self.spark = spark
+        self._frames: dict[tuple[str, str, str], DataFrame] = {}
+        self._lock = threading.Lock()
+
+    def __call__(self, codes: CodeList) -> DataFrame:
+        key = (codes.reference, codes.column, codes.kind)
+        with self._lock:
+            if key not in self._frames:
+                raw = local_frame(self.spark, [(c,) for c in codes.codes], "code string")
+                self._frames[key] = raw.selectExpr(f"{normal_sql('code', codes.kind)} AS code") \
+                    .where("code IS NOT NULL").distinct().cache()
+            return self._frames[key]
+
+    def release(self) -> None:
+        with self._lock:
+            for frame in self._frames.values():
+                frame.unpersist()
+            self._frames.clear()
+
+
+def code_lists(df: DataFrame, table: Table, codes_of: Callable[[Field], CodeList | None],
+               frames: Callable[[CodeList], DataFrame]) -> list[Metric]:
     """Values outside their code list, for every field that names one: one job per table.
     Both sides in the field's normal form (`pds_spark.catalog.codes`): like with like."""
     lists: list[tuple[Field, CodeList]] = []
@@ -102,11 +138,8 @@ def code_lists(spark: SparkSession, df: DataFrame, table: Table,
             lists.append((f, found))
     if not lists:
         return []
-    raw = local_frame(spark, [(f.name, cl.kind, c) for f, cl in lists for c in cl.codes],
-                      "column string, kind string, code string")
-    by_kind = " ".join(f"WHEN {sql_text(k)} THEN {normal_sql('code', k)}" for k in ("integer", "number", "padded"))
-    codes_df = raw.selectExpr("column", f"CASE kind {by_kind} ELSE {normal_sql('code', 'text')} END AS code") \
-        .where("code IS NOT NULL").distinct()
+    codes_df = reduce(DataFrame.unionByName, [frames(cl).select(F.lit(f.name).alias("column"), "code")
+                                              for f, cl in lists])
     pairs = df.select(F.inline(F.array(*[
         F.struct(F.lit(f.name).alias("column"),
                  F.expr(normal_sql(f"CAST({quoted(f.name)} AS STRING)", cl.kind)).alias("value"))
@@ -129,13 +162,12 @@ def code_lists(spark: SparkSession, df: DataFrame, table: Table,
     return out
 
 
-def period_rows(df: DataFrame, table: Table, previous: dict[str, float], max_loss: float,
+def period_rows(counts: dict[str, int], table: Table, previous: dict[str, float], max_loss: float,
                 max_growth: float) -> list[Metric]:
-    """Rows per period, against the previous check of the same period: a period that lost more
-    than `max_loss` of its rows is an error, one that grew by more than `max_growth` a warning.
-    A period gone since the previous check has lost all its rows."""
+    """Rows per period (from `profile`), against the previous check of the same period: a period
+    that lost more than `max_loss` of its rows is an error, one that grew by more than
+    `max_growth` a warning. A period gone since the previous check has lost all its rows."""
     out = []
-    counts = {r._period: r["count"] for r in df.groupBy("_period").count().collect()}  # one row a period
     for period in sorted(set(counts) | {p for p, n in previous.items() if n}):
         rows, before = counts.get(period, 0), previous.get(period)
         change = (rows / before - 1) if before else None
@@ -146,11 +178,13 @@ def period_rows(df: DataFrame, table: Table, previous: dict[str, float], max_los
     return out
 
 
-def check_table(spark: SparkSession, df: DataFrame, table: Table, catalogue: Catalogue,
+def check_table(df: DataFrame, table: Table, catalogue: Catalogue,
                 load_table: Callable[[str], DataFrame | None], extra_fks: Sequence[ForeignKeyRule],
-                codes_of: Callable[[Field], CodeList | None], previous: dict[str, float],
+                codes_of: Callable[[Field], CodeList | None], frames: Callable[[CodeList], DataFrame],
+                previous: dict[str, float],
                 max_period_loss: float = 0.5, max_period_growth: float = 1.0) -> list[Metric]:
-    metrics = profile(df, table) + primary_key(df, table)
+    measured, counts = profile(df, table)
+    metrics = measured + primary_key(df, table)
     rules: dict[tuple[tuple[str, ...], str], tuple[list[str], str | None]] = {
         (tuple(fk.fields), fk.table): (list(fk.ref_fields), None) for fk in table.foreign_keys}
     for rule in extra_fks:  # conf/quality.toml adds rules, or narrows the catalogue's with `where`
@@ -166,6 +200,6 @@ def check_table(spark: SparkSession, df: DataFrame, table: Table, catalogue: Cat
                                   detail=f"{ref} is not loaded: not checked"))
             continue
         metrics.append(foreign_key(df, table, columns, parent, ref, ref_columns, where))
-    metrics += code_lists(spark, df, table, codes_of)
-    metrics += period_rows(df, table, previous, max_period_loss, max_period_growth)
+    metrics += code_lists(df, table, codes_of, frames)
+    metrics += period_rows(counts, table, previous, max_period_loss, max_period_growth)
     return metrics

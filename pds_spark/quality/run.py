@@ -19,7 +19,7 @@ from pds_spark import report
 from pds_spark.catalog import Catalogue
 from pds_spark.catalog.codes import code_list
 from pds_spark.quality import drift
-from pds_spark.quality.checks import Metric, check_table
+from pds_spark.quality.checks import CodeFrames, Metric, check_table
 from pds_spark.quality.rules import ForeignKeyRule
 from pds_spark.settings import QualitySettings
 from pds_spark.warehouse import Warehouse, delta_exists
@@ -70,8 +70,9 @@ def run_quality(spark: SparkSession, warehouse: Warehouse, catalogue: Catalogue,
         df = load(name)
         if df is None:
             return []
-        found = check_table(spark, df, catalogue.table(name), catalogue, load, extra_fks,
-                            lambda f: code_list(catalogue, f.nomenclature, f) if f.nomenclature else None, previous.get(name, {}),
+        found = check_table(df, catalogue.table(name), catalogue, load, extra_fks,
+                            lambda f: code_list(catalogue, f.nomenclature, f) if f.nomenclature else None, frames,
+                            previous.get(name, {}),
                             quality.max_period_loss, quality.max_period_growth)
         failed = [m for m in found if not m.passed]
         with lock:
@@ -80,8 +81,12 @@ def run_quality(spark: SparkSession, warehouse: Warehouse, catalogue: Catalogue,
                      f"{sum(m.severity == 'warning' for m in failed)} warnings")
         return found
 
-    with ThreadPoolExecutor(quality.parallel) as pool:  # tables at a time; metrics in the tables' order
-        metrics: list[Metric] = [m for found in pool.map(check, tables) for m in found]
+    frames = CodeFrames(spark)
+    try:
+        with ThreadPoolExecutor(quality.parallel) as pool:  # tables at a time; metrics in the tables' order
+            metrics: list[Metric] = [m for found in pool.map(check, tables) for m in found]
+    finally:
+        frames.release()
     rows = [(run_id, run_at, m.table, m.check, m.column, m.period, m.value, m.passed, m.severity, m.detail)
             for m in metrics]
     drawn: list[drift.Series] = []
