@@ -5,8 +5,10 @@
 Reads only what the project's grant allows: the source tables and columns of the spec's
 event categories and of the population (IR_BEN_R), over the study period widened by the
 criteria's windows; otherwise refused (exit 4) and audited. Writes, under the project:
-cohort_<name> (patient, index_date, follow_up_end, age, sex) and cohort_<name>_flowchart
-(Delta), and reports/cohort_<name>.html with .json (the attrition flowchart as a picture).
+cohort_<name> (patient, index_date, follow_up_end, age, sex; `patient` under the project's own
+key) and cohort_<name>_flowchart (Delta), and reports/cohort_<name>.html with .json (the
+attrition flowchart and the age-sex pyramid as pictures, cells of 1 to disclosure.small_cell
+patients suppressed, and as many others as keep them from being recomputed).
 A malformed spec exits 2 naming its file and key.
 """
 
@@ -31,7 +33,8 @@ def body(run: JobRun):
     wh = run.warehouse
     outcome = write_cohort(run.spark, wh, spec, wh.project(project, f"cohort_{spec.name}"),
                            wh.project(project, f"cohort_{spec.name}_flowchart"),
-                           Path(wh.project(project, "reports")) / f"cohort_{spec.name}.html")
+                           Path(wh.project(project, "reports")) / f"cohort_{spec.name}.html",
+                           project=project, keys=run.keys, small_cell=run.settings.disclosure.small_cell)
     for path in (outcome.cohort, outcome.flowchart, outcome.report):
         run.output(str(path))
     run.count("patients", outcome.patients)

@@ -82,7 +82,8 @@ def body(run: JobRun):
     cohorts = run.work / "cohorts"
     built = write_cohort(run.spark, run.warehouse, spec, str((cohorts / spec.name).resolve()),
                          str((cohorts / f"{spec.name}_flowchart").resolve()),
-                         run.work / "reports" / f"cohort_{spec.name}.html")
+                         run.work / "reports" / f"cohort_{spec.name}.html",
+                         small_cell=run.settings.disclosure.small_cell)
     run.output(built.report)
     lines = built.summary()
     run.summary += [f"[6/7] demonstration {lines[0]}", *lines[1:]]

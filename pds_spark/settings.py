@@ -94,6 +94,22 @@ class AccessSettings:
     outbox: Path = _rule()
 
 
+@dataclass(frozen=True, kw_only=True)
+class DisclosureSettings:
+    # tables of counts: cells of 1 to small_cell people are suppressed (SNDS, CASD: 10)
+    small_cell: int = _rule(default=10, min=1, max=1000)
+    # record-level extracts: the risk gate (pds_spark.disclosure.risk)
+    min_k: int = _rule(default=5, min=1, max=1000)
+    max_unique_share: float = _rule(default=0.0, min=0.0, max=1.0)
+    min_l: int = _rule(default=2, min=1, max=1000)
+    # columns an outsider may know, beyond the policy's quasi-identifier categories (comma-separated)
+    quasi_identifiers: str = _rule(default="BEN_SEX_COD,BEN_NAI_ANN,BEN_RES_DPT,BEN_RES_REG,COD_SEX,AGE_ANN,BDI_DEP")
+
+    @property
+    def quasi_columns(self) -> tuple[str, ...]:
+        return tuple(c.strip() for c in self.quasi_identifiers.split(",") if c.strip())
+
+
 @dataclass(frozen=True)
 class Settings:
     source: str
@@ -103,6 +119,7 @@ class Settings:
     quality: QualitySettings
     pseudonymisation: PseudonymisationSettings
     access: AccessSettings
+    disclosure: DisclosureSettings = field(default_factory=DisclosureSettings)
     overrides: dict = field(default_factory=dict, compare=False)  # the --set of this run
 
     def value(self, dotted: str) -> Any:
@@ -116,7 +133,7 @@ class Settings:
 
 
 SECTIONS = {"paths": PathSettings, "spark": SparkSettings, "ingest": IngestSettings, "quality": QualitySettings,
-            "pseudonymisation": PseudonymisationSettings, "access": AccessSettings}
+            "pseudonymisation": PseudonymisationSettings, "access": AccessSettings, "disclosure": DisclosureSettings}
 
 
 def _convert(value: Any, f: dataclasses.Field, base: Path, where: str, key: str) -> Any:

@@ -82,6 +82,10 @@ class Governance:
         df = self.table(name)
         return [r.asDict(recursive=True) for r in (df.where(condition) if condition is not None else df).collect()]
 
+    def grants(self, project: str) -> list[dict]:
+        """A project's grants, whatever their status (the decision says which count)."""
+        return self._rows("entitlements", (F.col("project") == project) & (F.col("kind") == "grant"))
+
     @property
     def initialised(self) -> bool:
         return delta_exists(self.spark, self.path("entitlements"))

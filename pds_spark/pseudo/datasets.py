@@ -84,18 +84,29 @@ def pseudonymise_frame(df: DataFrame, table: str, policy: Policy, keys: KeyStore
     if not project:
         return Outcome(out, props, raw_plan)
 
-    project_key = f"project-{project.lower()}"
     state = pseudonym_state(props)
-    columns = [c for s in state.values() for c in s["columns"].split(",") if c in out.columns]
+    layered, project_props, columns = for_project(out, {k: s["columns"].split(",") for k, s in state.items()},
+                                                  keys, project, {k: s["version"] for k, s in state.items()})
     if not columns:
         return Outcome(out, props, raw_plan)
-    over = ",".join(f"{k}@{s['version']}" for k, s in sorted(state.items()))
+    return Outcome(layered, project_props, raw_plan, tuple(columns))
+
+
+def for_project(df: DataFrame, pseudonyms: dict[str, list[str]], keys: KeyStore, project: str,
+                versions: dict[str, str] | None = None) -> tuple[DataFrame, dict[str, str], list[str]]:
+    """Every pseudonym column (key -> its columns) keyed again with the project's own key: the
+    frame, the table properties that say so (over which keys and versions), the columns."""
+    project_key = f"project-{project.lower()}"
+    columns = [c for cols in pseudonyms.values() for c in cols if c in df.columns]
+    if not columns:
+        return df, {}, []
+    versions = versions or {k: str(keys.info(k).versions) for k in pseudonyms}
+    over = ",".join(f"{k}@{versions[k]}" for k in sorted(pseudonyms))
     info = keys.ensure(project_key)
-    out = pseudonymise(out, columns, keys.chain(project_key))
     props = {f"{PROPERTY}.{project_key}.columns": ",".join(columns),
              f"{PROPERTY}.{project_key}.version": str(info.versions),
              f"{PROPERTY}.{project_key}.over": over}
-    return Outcome(out, props, raw_plan, tuple(columns))
+    return pseudonymise(df, columns, keys.chain(project_key)), props, columns
 
 
 def delta_tables(root: Path) -> list[Path]:
