@@ -13,6 +13,7 @@ import pytest
 REPO = Path(__file__).resolve().parent.parent
 SHARED = REPO.parent / "shared"
 SNDS = SHARED / "snds"
+COHORT_SPEC = REPO / "conf" / "cohorts" / "planted_diabetes.toml"
 
 
 KEYSTORE_SECRET = "pds-test-" + secrets.token_hex(16)  # a fresh passphrase each run
@@ -174,3 +175,38 @@ def events_warehouse(spark, settings, catalogue, corpus, tmp_path_factory) -> Pa
     loader(spark, settings, root, "wh").run(discover(corpus / "delivery", catalogue))
     build_layer(spark, Warehouse(root / "wh"), catalogue)
     return root / "wh"
+
+
+@pytest.fixture(scope="session")
+def project_home(spark, settings, events_warehouse, tmp_path_factory):
+    """(warehouse, platform settings file): a copy of the events warehouse that ada administers;
+    the suite's user is an engineer and a member of p1 (granted what the planted cohort reads),
+    p2 (no T_MCOaaD) and p3 (a shorter period)."""
+    import shutil
+    from datetime import date, timedelta
+
+    from pds_spark.access import Governance
+    from pds_spark.cohort.layer import columns_read
+    from pds_spark.cohort.spec import load
+
+    root = tmp_path_factory.mktemp("cohort_jobs")
+    wh = root / "wh"
+    shutil.copytree(events_warehouse, wh)
+    gov = Governance(spark, wh)
+    gov.init("ada")
+    me = gov.caller()
+    gov.add_user("ada", me, "Suite", ["engineer", "analyst"])
+    gov.add_user("ada", "carol", "Carol", ["analyst"])
+    today = date.today()
+    spec = load(COHORT_SPEC)
+    read = columns_read(spec.categories_read)
+    narrower = (spec.period[0], spec.reach[1])  # the study year on, not the two years before it
+    for project, tables, period in (("p1", read, spec.reach),
+                                    ("p2", {t: c for t, c in read.items() if t != "T_MCOaaD"}, spec.reach),
+                                    ("p3", read, narrower)):
+        gov.create_project("ada", project, "Diabetes", "CNIL DR-2026-001", today - timedelta(days=1),
+                           today + timedelta(days=365), [me, "carol"])
+        gov.grant("ada", project, [f"{t}.{c}" for t, cs in tables.items() for c in cs], period)
+    platform = platform_settings(root / "conf", paths_warehouse=wh, paths_work=root / "work", spark_master="local[2]",
+                                 pseudonymisation_keystore=settings.pseudonymisation.keystore)
+    return wh, platform

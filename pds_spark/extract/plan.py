@@ -27,7 +27,6 @@ class ExtractPlan:
     period: tuple[date, date] | None
     cohort: str | None = None
     sensitive: Mapping[str, str] = field(default_factory=dict)  # table -> its sensitive column
-    allowed_quasi: tuple[str, ...] = ()  # the quasi-identifier category the project's grants hold
 
     def resource(self) -> Resource:
         """All of it, checked at once: at most one potentially identifying category across tables."""
@@ -68,18 +67,18 @@ def plan_extract(project: str, grants: Sequence[Mapping], tables: Sequence[str] 
         if column not in chosen.get(table, ()):
             raise ExtractError(f"--sensitive {name}: not a column of the extract")
         chosen_sensitive[table] = column
-    quasi = tuple(sorted({g["identifying"] for g in live if g.get("identifying")}))
-    return ExtractPlan(project, chosen, period, cohort, chosen_sensitive, quasi)
+    return ExtractPlan(project, chosen, period, cohort, chosen_sensitive)
 
 
 def periods_within(periods: Sequence[str], span: tuple[date, date] | None) -> list[str]:
-    """The `_period` values whose dates lie inside `span` (all of them without a span)."""
+    """The `_period` values whose dates lie inside `span` (all of them without a span); a value
+    without dates ('-': a referential, not split by period) is kept."""
     if span is None:
         return sorted(periods)
     kept = []
     for p in periods:
         covered = period_span([p])
-        if covered and span[0] <= covered[0] and covered[1] <= span[1]:
+        if covered is None or (span[0] <= covered[0] and covered[1] <= span[1]):
             kept.append(p)
     return sorted(kept)
 

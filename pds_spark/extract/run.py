@@ -109,13 +109,15 @@ def cohort_members(spark: SparkSession, warehouse: Warehouse, cohort_path: str, 
 def run_extract(spark: SparkSession, warehouse: Warehouse, plan: ExtractPlan, policy: Policy, keys: KeyStore,
                 names: DataFrame, limits: RiskLimits, quasi_columns: Sequence[str], report_path: Path,
                 progress: Callable[[str], None] = log.info) -> ExtractOutcome:
+    # the potentially identifying category the extract holds, which its authorisation allowed
+    allowed = tuple(policy.quasi_categories([c for cols in plan.columns.values() for c in cols]))
     members = (cohort_members(spark, warehouse, warehouse.project(plan.project, f"cohort_{plan.cohort}"), keys,
                               plan.project).cache() if plan.cohort else None)
     done = []
     try:
         for i, (table, columns) in enumerate(sorted(plan.columns.items()), 1):
             done.append(_extract_table(spark, warehouse, plan, table, columns, policy, keys, names, limits,
-                                       quasi_columns, members))
+                                       quasi_columns, members, allowed))
             t = done[-1]
             progress(f"extract [{i}/{len(plan.columns)}] {table}: {t.rows:,} rows, "
                      + ("usable" if t.usable else f"blocked ({len(t.failures)} reason(s))"))
@@ -129,7 +131,7 @@ def run_extract(spark: SparkSession, warehouse: Warehouse, plan: ExtractPlan, po
 
 def _extract_table(spark: SparkSession, warehouse: Warehouse, plan: ExtractPlan, table: str, columns: Sequence[str],
                    policy: Policy, keys: KeyStore, names: DataFrame, limits: RiskLimits,
-                   quasi_columns: Sequence[str], members: DataFrame | None) -> TableExtract:
+                   quasi_columns: Sequence[str], members: DataFrame | None, allowed: Sequence[str]) -> TableExtract:
     source = warehouse.snds(table)
     if not delta_exists(spark, source):
         raise ExtractError(f"table {table} is not loaded in {warehouse.root}/snds")
@@ -154,7 +156,7 @@ def _extract_table(spark: SparkSession, warehouse: Warehouse, plan: ExtractPlan,
               "pds.extract.cohort": plan.cohort or "", STATUS: "pending"}
     write_table(keyed, Path(path), props)
     written = spark.read.format("delta").load(path)
-    found = findings(written, table, policy, names, plan.allowed_quasi)
+    found = findings(written, table, policy, names, allowed)
     quasi = [c for c in columns if c in set(quasi_columns) or policy.quasi_categories([c])]
     risk = measure(written, quasi, plan.sensitive.get(table), person, table, limits.min_k)
     failures = [f.line() for f in found] + risk.failures(limits)
