@@ -44,7 +44,7 @@ def test_a_projects_cohort_with_its_flowchart(spark, home, capsys):
     flow = spark.read.format("delta").load(str(wh / "projects" / "p1" / "cohort_planted_diabetes_flowchart"))
     rows = flow.orderBy("step").collect()
     steps = [r.patients for r in rows]
-    assert cohort.columns == ["patient", "index_date", "follow_up_end", "age", "sex"]
+    assert cohort.columns == ["patient", "index_date", "follow_up_end", "age", "sex", "_sealed_patient"]
     assert steps[-1] == cohort.count() == cohort.select("patient").distinct().count() > 0  # counted another way
     report = wh / "projects" / "p1" / "reports" / "cohort_planted_diabetes.html"
     data = json.loads(report.with_suffix(".json").read_text())
@@ -82,7 +82,7 @@ def last_audit(spark, wh):
     return audit.read(spark, str(wh / "audit")).orderBy(F.desc("seq")).first()
 
 
-def test_a_cohorts_extract_holds_its_patients_under_the_projects_pseudonyms(spark, home, keys, capsys):
+def test_a_cohorts_extract_holds_its_patients_under_the_projects_pseudonyms(spark, home, keys, capsys, tmp_path):
     from pds_spark.pseudo.hmac import pseudonymise
     from pds_spark.warehouse import table_properties
 
@@ -103,6 +103,18 @@ def test_a_cohorts_extract_holds_its_patients_under_the_projects_pseudonyms(spar
     expected = keyed.join(cohort.select(F.col("patient").alias("BEN_NIR_PSA")), "BEN_NIR_PSA", "left_semi")
     assert extract.count() == expected.count() > 0
     assert extract.select("BEN_NIR_PSA").subtract(cohort.select("patient")).count() == 0
+    # the cohort's sealed platform pseudonyms give the patients that keying every patient gives
+    from pds_spark.extract.run import cohort_members
+    from pds_spark.pseudo.datasets import write_table
+    from pds_spark.warehouse import Warehouse
+
+    path = wh / "projects" / "p1" / "cohort_planted_diabetes"
+    unsealed = tmp_path / "unsealed"
+    write_table(cohort.drop("_sealed_patient"), unsealed,
+                {k: v for k, v in table_properties(spark, str(path)).items() if k.startswith("pds.pseudonym.")})
+    by_seal = cohort_members(spark, Warehouse(wh), str(path), keys, "p1")
+    by_keying = cohort_members(spark, Warehouse(wh), str(unsealed), keys, "p1")
+    assert sorted(by_seal.collect()) == sorted(by_keying.collect()) and by_seal.count() == cohort.count()
     assert extract.join(source.select("BEN_NIR_PSA"), "BEN_NIR_PSA").count() == 0  # no platform pseudonym
     props = table_properties(spark, str(wh / "projects" / "p1" / "ER_PRS_F"))
     assert props["pds.extract.status"] == "usable" and props["pds.extract.source"].startswith(str(wh / "snds"))
@@ -113,6 +125,9 @@ def test_a_cohorts_extract_holds_its_patients_under_the_projects_pseudonyms(spar
     risk = data["tables"][0]["risk"]
     assert data["usable"] and risk["quasi"] == [] and risk["unit"] == "BEN_NIR_PSA"
     assert "usable" in out and last_audit(spark, wh).outcome == "success"
+    # and the cohort's flowchart, as it may leave the project: its small counts suppressed
+    flow = json.loads((wh / "projects" / "p1" / "reports" / "cohort_planted_diabetes.json").read_text())
+    assert flow["steps"][-1]["patients"] is None and flow["suppressed"]
 
     # sex alone is a safe quasi-identifier over every patient; adding the birth year is not
     assert run(home, "extract", "--project", "p1", "--columns", "IR_BEN_R.BEN_NIR_PSA", "IR_BEN_R.BEN_SEX_COD") == 0

@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from pyspark.sql import SparkSession
+from pyspark.sql import DataFrame, SparkSession
 
 from pds_spark import charts, report
 from pds_spark.access import Resource
@@ -18,7 +18,14 @@ from pds_spark.cohort.spec import CohortSpec
 from pds_spark.disclosure import suppress as sdc
 from pds_spark.pseudo.datasets import for_project, write_table
 from pds_spark.pseudo.keystore import KeyStore
+from pds_spark.pseudo.sealing import sealed
 from pds_spark.warehouse import Warehouse
+
+# A project cohort keeps its patients' platform pseudonyms sealed (AES-GCM, a random IV a value:
+# two projects' seals of one patient differ) under a key only the platform holds, so that an
+# extract finds their rows without keying every patient of the warehouse again.
+SEAL_KEY = "cohort-seal"
+SEALED = "_sealed_patient"
 
 
 def cohort_resource(project: str, spec: CohortSpec) -> Resource:
@@ -51,14 +58,15 @@ def write_cohort(spark: SparkSession, warehouse: Warehouse, spec: CohortSpec, co
                  report_path: Path, *, project: str | None = None, keys: KeyStore | None = None,
                  small_cell: int = 10) -> CohortOutcome:
     """Build the cohort from the layer and write it (each table replaced in one commit). For a
-    project, `patient` is keyed again with the project's key, as its extracts are."""
+    project, `patient` is keyed again with the project's key, as its extracts are, and its
+    platform pseudonym sealed (`SEALED`)."""
     events = read_events(spark, warehouse, spec.categories_read, spec.reach)
     cohort, steps = build_cohort(events, read_patients(spark, warehouse), spec, data_end(spark, warehouse))
     props: dict[str, str] = {}
     if project:
         if keys is None:
             raise ValueError("a project's cohort needs the key store")
-        cohort, props, _ = for_project(cohort, {"platform": ["patient"]}, keys, project)
+        cohort, props = for_project_cohort(cohort, keys, project)
     write_table(cohort, Path(cohort_path), props)
     released = released_flowchart(steps, small_cell)
     flow = spark.createDataFrame([(s.number, s.description, s.patients, released.released[_step_key(s)])
@@ -67,6 +75,15 @@ def write_cohort(spark: SparkSession, warehouse: Warehouse, spec: CohortSpec, co
     outcome = CohortOutcome(spec, steps, cohort_path, flowchart_path, report_path, released)
     write_report(outcome, age_sex(spark.read.format("delta").load(cohort_path)), small_cell)
     return outcome
+
+
+def for_project_cohort(cohort: DataFrame, keys: KeyStore, project: str) -> tuple[DataFrame, dict[str, str]]:
+    """A cohort's `patient` sealed into `SEALED`, then keyed with the project's key; the table
+    properties that say so."""
+    info = keys.ensure(SEAL_KEY)
+    cohort = sealed(cohort.withColumn(SEALED, cohort["patient"]), SEALED, keys.chain(SEAL_KEY)[-1], SEALED)
+    cohort, props, _ = for_project(cohort, {"platform": ["patient"]}, keys, project)
+    return cohort, {**props, f"pds.seal.{SEAL_KEY}.version": str(info.versions)}
 
 
 def _step_key(step: Step) -> sdc.Key:

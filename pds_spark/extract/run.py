@@ -19,6 +19,7 @@ from pyspark.sql import functions as F
 
 from pds_spark import charts, report
 from pds_spark.cohort.layer import read_patients
+from pds_spark.cohort.run import SEAL_KEY, SEALED
 from pds_spark.disclosure.risk import BANDS, Risk, RiskLimits, measure
 from pds_spark.extract.plan import PERSON_COLUMNS, ExtractError, ExtractPlan, periods_within, person_column
 from pds_spark.pseudo.apply import pseudonym_state
@@ -27,6 +28,7 @@ from pds_spark.pseudo.datasets import for_project, write_table
 from pds_spark.pseudo.hmac import pseudonymise
 from pds_spark.pseudo.keystore import KeyStore
 from pds_spark.pseudo.policy import Policy
+from pds_spark.pseudo.sealing import opened
 from pds_spark.sqltext import quoted, sql_text
 from pds_spark.warehouse import Warehouse, delta_exists, latest_version, table_properties
 
@@ -87,12 +89,15 @@ def extract_rows(df: DataFrame, columns: Sequence[str], periods: Sequence[str] |
 
 def cohort_members(spark: SparkSession, warehouse: Warehouse, cohort_path: str, keys: KeyStore,
                    project: str) -> DataFrame:
-    """The platform pseudonyms of a project cohort's patients: the layer's patients keyed with the
-    project's key, matched with the cohort's (which holds the project's pseudonyms only)."""
+    """The platform pseudonyms of a project cohort's patients: its sealed column opened (the seal's
+    key at the version it was sealed with), else the layer's patients keyed with the project's
+    key and matched with the cohort's project pseudonyms (every patient of the warehouse keyed)."""
     if not delta_exists(spark, cohort_path):
         raise ExtractError(f"no cohort at {cohort_path}: build it first (jobs/build_cohort.py)")
     project_key = f"project-{project.lower()}"
-    state = pseudonym_state(table_properties(spark, cohort_path)).get(project_key)
+    props = table_properties(spark, cohort_path)
+    cohort = spark.read.format("delta").load(cohort_path)
+    state = pseudonym_state(props).get(project_key)
     if not state or "patient" not in state.get("columns", "").split(","):
         raise ExtractError(f"{cohort_path} holds no pseudonyms of project {project}: rebuild it with "
                            f"jobs/build_cohort.py --project {project}")
@@ -100,10 +105,13 @@ def cohort_members(spark: SparkSession, warehouse: Warehouse, cohort_path: str, 
     if int(state["version"]) != current:
         raise ExtractError(f"{cohort_path} is keyed with version {state['version']} of the project's key, which is "
                            f"now at {current}: re-key the project's tables (jobs/keys.py) first")
+    seal = props.get(f"pds.seal.{SEAL_KEY}.version")
+    if seal and SEALED in cohort.columns and keys.exists(SEAL_KEY) and int(seal) <= keys.info(SEAL_KEY).versions:
+        key = keys.chain(SEAL_KEY, since=int(seal) - 1, until=int(seal))[0]
+        return opened(cohort.select(SEALED), key, SEALED, "patient").distinct()
     patients = read_patients(spark, warehouse).select(F.col("patient").alias("platform"), "patient")
     keyed = pseudonymise(patients, ["patient"], keys.chain(project_key))
-    cohort = spark.read.format("delta").load(cohort_path).select("patient").distinct()
-    return keyed.join(cohort, "patient", "left_semi").select(F.col("platform").alias("patient"))
+    return keyed.join(cohort.select("patient").distinct(), "patient", "left_semi").select(F.col("platform").alias("patient"))
 
 
 def run_extract(spark: SparkSession, warehouse: Warehouse, plan: ExtractPlan, policy: Policy, keys: KeyStore,
