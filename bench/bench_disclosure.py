@@ -94,10 +94,12 @@ def bench_extract(spark, path: Path, work: Path, repeats: int) -> dict:
     platform_members = spark.read.format("delta").load(str(work / "plain_cohort"))
 
     def ours(out):
-        members = cohort_members(spark, wh, wh.project("bench", "cohort_c"), keys, "bench")
+        members = cohort_members(spark, wh, wh.project("bench", "cohort_c"), keys, "bench").cache()
+        members.count()  # as run_extract does
         rows = extract_rows(prs, columns, ["2020"], "BEN_NIR_PSA", members)
         keyed, p, _ = for_project(rows, {"platform": ["BEN_NIR_PSA"]}, keys, "bench", {"platform": "1"})
         write_table(keyed, out, p)
+        members.unpersist()
 
     def plain(out):
         rows = prs.join(platform_members.withColumnRenamed("patient", "BEN_NIR_PSA"), "BEN_NIR_PSA", "left_semi")

@@ -119,8 +119,11 @@ def run_extract(spark: SparkSession, warehouse: Warehouse, plan: ExtractPlan, po
                 progress: Callable[[str], None] = log.info) -> ExtractOutcome:
     # the potentially identifying category the extract holds, which its authorisation allowed
     allowed = tuple(policy.quasi_categories([c for cols in plan.columns.values() for c in cols]))
-    members = (cohort_members(spark, warehouse, warehouse.project(plan.project, f"cohort_{plan.cohort}"), keys,
-                              plan.project).cache() if plan.cohort else None)
+    members = None
+    if plan.cohort:  # cached and counted: the planner knows it is small and broadcasts it to the semi-join
+        members = cohort_members(spark, warehouse, warehouse.project(plan.project, f"cohort_{plan.cohort}"), keys,
+                                 plan.project).cache()
+        progress(f"extract: cohort {plan.cohort}: {members.count():,} patients")
     done = []
     try:
         for i, (table, columns) in enumerate(sorted(plan.columns.items()), 1):
