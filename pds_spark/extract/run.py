@@ -24,7 +24,7 @@ from pds_spark.disclosure.risk import BANDS, Risk, RiskLimits, measure
 from pds_spark.extract.plan import PERSON_COLUMNS, ExtractError, ExtractPlan, periods_within, person_column
 from pds_spark.pseudo.apply import pseudonym_state
 from pds_spark.pseudo.conformity import Finding, findings
-from pds_spark.pseudo.datasets import for_project, write_table
+from pds_spark.pseudo.datasets import for_project_over, write_table
 from pds_spark.pseudo.hmac import pseudonymise
 from pds_spark.pseudo.keystore import KeyStore
 from pds_spark.pseudo.policy import Policy
@@ -159,9 +159,7 @@ def _extract_table(spark: SparkSession, warehouse: Warehouse, plan: ExtractPlan,
         raise ExtractError(f"{table}: none of the extracted columns is a patient's ({', '.join(PERSON_COLUMNS)}); "
                            "it cannot be restricted to the cohort")
     rows = extract_rows(df, columns, periods, person, members)
-    state = pseudonym_state(table_properties(spark, source))
-    keyed, props, _ = for_project(rows, {k: s["columns"].split(",") for k, s in state.items()}, keys, plan.project,
-                                  {k: s["version"] for k, s in state.items()})
+    keyed, props, _ = for_project_over(rows, table_properties(spark, source), keys, plan.project)
     path = warehouse.project(plan.project, table)
     props |= {"pds.extract.source": f"{source}@{version}", "pds.extract.periods": ",".join(periods or []),
               "pds.extract.cohort": plan.cohort or "", STATUS: "pending"}

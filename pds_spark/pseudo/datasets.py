@@ -84,12 +84,18 @@ def pseudonymise_frame(df: DataFrame, table: str, policy: Policy, keys: KeyStore
     if not project:
         return Outcome(out, props, raw_plan)
 
-    state = pseudonym_state(props)
-    layered, project_props, columns = for_project(out, {k: s["columns"].split(",") for k, s in state.items()},
-                                                  keys, project, {k: s["version"] for k, s in state.items()})
+    layered, project_props, columns = for_project_over(out, props, keys, project)
     if not columns:
         return Outcome(out, props, raw_plan)
     return Outcome(layered, project_props, raw_plan, tuple(columns))
+
+
+def for_project_over(df: DataFrame, props: dict[str, str], keys: KeyStore,
+                     project: str) -> tuple[DataFrame, dict[str, str], list[str]]:
+    """`for_project` over the pseudonyms a table's properties record (keys, columns, versions)."""
+    state = pseudonym_state(props)
+    return for_project(df, {k: s["columns"].split(",") for k, s in state.items()}, keys, project,
+                       {k: s["version"] for k, s in state.items()})
 
 
 def for_project(df: DataFrame, pseudonyms: dict[str, list[str]], keys: KeyStore, project: str,
