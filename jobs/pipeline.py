@@ -8,6 +8,10 @@ it into the Delta warehouse (identifiers pseudonymised in the same pass, bad row
 quarantined, every file in the ledger); check the quality of the loaded tables; build the
 events layer (what changed) and a demonstration cohort (conf/cohorts/planted_diabetes.toml)
 with its flowchart; pseudonymise the research team's external file and validate its conformity.
+With --demo-export (bin/demo), an eighth step shows a project's way out: project `demo` (two
+demonstration people, demo-analyst and demo-reviewer, registered as such and audited under
+their names), its extract of ER_PRS_F, an export request, its review by the other person, the
+Parquet export to the default workspace and its verification at arrival.
 """
 
 import sys
@@ -33,6 +37,8 @@ def add_arguments(parser):
     parser.add_argument("--years", type=int, default=2, help="number of years")
     parser.add_argument("--seed", type=int, default=1, help="random seed")
     parser.add_argument("--cohort", type=Path, default=DEMO_COHORT, help="the demonstration cohort's spec")
+    parser.add_argument("--demo-export", action="store_true",
+                        help="end with a demonstration project's extract exported and verified (step 8)")
 
 
 def body(run: JobRun):
@@ -41,7 +47,8 @@ def body(run: JobRun):
     catalogue = run.catalogue
     run.input(paths.catalog)
     catalogue.check_in_spark(run.spark)
-    run.summary.append(f"[1/7] catalogue: {len(catalogue)} tables from {paths.catalog}")
+    steps = 8 if a.demo_export else 7
+    run.summary.append(f"[1/{steps}] catalogue: {len(catalogue)} tables from {paths.catalog}")
     for problem in catalogue.problems():
         run.summary.append(f"      {problem}")
     for note in catalogue.notes():
@@ -52,7 +59,7 @@ def body(run: JobRun):
     summary = generate_corpus(run.spark, catalogue, out, cfg, paths.names)
     run.output(out)
     run.count("corpus_rows", summary["rows"])
-    run.summary.append(f"[2/7] synthetic delivery: {len(summary['files'])} files, {summary['rows']:,} rows")
+    run.summary.append(f"[2/{steps}] synthetic delivery: {len(summary['files'])} files, {summary['rows']:,} rows")
     for table, rows in rows_by_table(summary).items():
         run.summary.append(f"      {table:<12} {rows:>10,} rows")
     run.summary.append(f"      files: {out / 'delivery'}")
@@ -63,7 +70,7 @@ def body(run: JobRun):
     result = ingest_delivery(run.spark, run.warehouse, run.policy, run.keys, files, options)
     for key in ("read", "loaded", "quarantined"):
         run.count(f"rows {key}", result.total(key))
-    run.summary.append(f"[3/7] ingested into {run.warehouse.root}/snds: {result.total('read'):,} rows read = "
+    run.summary.append(f"[3/{steps}] ingested into {run.warehouse.root}/snds: {result.total('read'):,} rows read = "
                        f"{result.total('loaded'):,} loaded + {result.total('quarantined'):,} quarantined; "
                        f"ledger {run.warehouse.ledger}")
     loaded = sorted({o.file.table.name for o in result.outcomes if o.status == "loaded"})
@@ -71,13 +78,13 @@ def body(run: JobRun):
                            run.work / "reports")
     run.output(checked.report)
     summary = checked.summary()
-    run.summary += ["[4/7] " + summary[0], *summary[1:]]
+    run.summary += [f"[4/{steps}] " + summary[0], *summary[1:]]
     errors = checked.errors
 
     layer = build_layer(run.spark, run.warehouse, catalogue)
     run.output(run.warehouse.events("care_events"))
     lines = layer.summary()
-    run.summary += ["[5/7] " + lines[0], *lines[1:]]
+    run.summary += [f"[5/{steps}] " + lines[0], *lines[1:]]
     spec = cohort_spec.load(a.cohort)
     cohorts = run.work / "cohorts"
     built = write_cohort(run.spark, run.warehouse, spec, str((cohorts / spec.name).resolve()),
@@ -86,7 +93,7 @@ def body(run: JobRun):
                          small_cell=run.settings.disclosure.small_cell)
     run.output(built.report)
     lines = built.summary()
-    run.summary += [f"[6/7] demonstration {lines[0]}", *lines[1:]]
+    run.summary += [f"[6/{steps}] demonstration {lines[0]}", *lines[1:]]
 
     policy, keys = run.policy, run.keys
     source = out / "external" / "cohorte_externe.csv"
@@ -99,11 +106,65 @@ def body(run: JobRun):
     after = findings(run.spark.read.format("delta").load(str(target.resolve())), "cohorte_externe", policy, names,
                      ["birth_year_month"])
     run.output(target)
-    run.summary.append(f"[7/7] external cohort: {len(before)} conformity findings before pseudonymisation, "
+    run.summary.append(f"[7/{steps}] external cohort: {len(before)} conformity findings before pseudonymisation, "
                        f"{len(after)} after -> {target}")
+    if a.demo_export:
+        run.summary += demonstration_export(run, (a.first_year, a.first_year + a.years - 1))
     run.summary.append(f"audit trail: {run.warehouse.audit} (Delta)")
     run.summary.append(f"demonstration cohort's flowchart: {built.report}")
     return 3 if errors or after else 0
+
+
+DEMO_COLUMNS = ["ER_PRS_F.BEN_NIR_PSA", "ER_PRS_F.PRS_NAT_REF", "ER_PRS_F.PRS_ACT_QTE", "ER_PRS_F.PRS_PAI_MNT"]
+
+
+def demonstration_export(run: JobRun, years: tuple[int, int]) -> list[str]:
+    """Project `demo`: an extract, its export requested by demo-analyst, approved by
+    demo-reviewer, sent to the default workspace and verified (done once; re-runs send again)."""
+    from datetime import date, timedelta
+
+    from pyspark.sql import functions as F
+
+    from pds_spark.access import Requests
+    from pds_spark.disclosure.risk import RiskLimits
+    from pds_spark.export.transfer import approved, request, send, verify
+    from pds_spark.export.workspaces import load_workspaces
+    from pds_spark.extract.plan import plan_extract
+    from pds_spark.extract.run import run_extract
+
+    gov, me, analyst, reviewer = run.governance(), run.caller, "demo-analyst", "demo-reviewer"
+    if not gov.grants("demo"):
+        for user, role in ((analyst, "analyst"), (reviewer, "reviewer")):
+            if not gov.table("users").where(F.col("user") == user).count():
+                gov.add_user(me, user, f"Demonstration {role}", [role])
+        today = date.today()
+        gov.create_project(me, "demo", "Demonstration", "demonstration only, no legal basis needed",
+                           today, today + timedelta(days=365), [analyst, reviewer])
+        gov.grant(me, "demo", DEMO_COLUMNS, (date(years[0], 1, 1), date(years[1], 12, 31)))
+    plan = plan_extract("demo", gov.grants("demo"), ["ER_PRS_F"], [], None, None, [])
+    gov.authorize(analyst, "read", plan.resource())
+    d = run.settings.disclosure
+    names = name_frame(run.spark, run.settings.paths.names, run.policy)
+    extracted = run_extract(run.spark, run.warehouse, plan, run.policy, run.keys, names,
+                            RiskLimits(d.min_k, d.max_unique_share, d.min_l), d.quasi_columns,
+                            Path(run.warehouse.project("demo", "reports")) / "extract-demo.html",
+                            progress=lambda _: None)
+    lines = [f"[8/8] demonstration export: project demo, {extracted.summary()[0]}"]
+    if not extracted.usable:
+        return lines + ["      not exported: the extract is not usable"]
+    requests = Requests(gov, run.settings.access.outbox)
+    workspaces = load_workspaces(run.settings.export.workspaces)
+    workspace = workspaces[run.settings.export.default_workspace]
+    rid = request(gov, requests, analyst, "demo", ["ER_PRS_F"], workspace)
+    requests.review(reviewer, rid, True, "demonstration: the extract matches the project's grant")
+    sent = send(run.spark, gov, analyst, rid, approved(gov, requests, analyst, rid), workspace, run.catalogue,
+                progress=lambda _: None)
+    problems, where = verify(run.spark, gov, rid, None, workspaces)
+    run.output(sent.location)
+    lines += [f"      requested by {analyst}, approved by {reviewer}: {sent.summary()[0]}",
+              f"      manifest SHA-256 {sent.proof}",
+              f"      verified at arrival: {'intact' if not problems else '; '.join(problems)} ({where})"]
+    return lines
 
 
 if __name__ == "__main__":

