@@ -7,11 +7,12 @@
   spark-submit.sh jobs/admin.py role grant bob engineer [--until 2027-06-30]
   spark-submit.sh jobs/admin.py project create p042 --title "..." --legal-basis "CNIL DR-2026-123" \\
       --starts 2026-01-01 --ends 2028-12-31 --members alice carol
+  spark-submit.sh jobs/admin.py project close p042 --reason "authorisation ended"   data and key destroyed
   spark-submit.sh jobs/admin.py member add p042 dave [--until DATE] | member revoke p042 dave
   spark-submit.sh jobs/admin.py grant add p042 --columns ER_PRS_F.BEN_NIR_PSA ER_PRS_F.PRS_NAT_REF \\
       --period 2019-01-01 2020-12-31 [--until DATE]
   spark-submit.sh jobs/admin.py revoke ID | approve ID
-  spark-submit.sh jobs/admin.py show users|projects|entitlements|pending|requests
+  spark-submit.sh jobs/admin.py show users|projects|entitlements|pending|requests|storage [--project P]
   spark-submit.sh jobs/admin.py check read --project p042 --columns ER_PRS_F.BEN_NIR_PSA --period 2019-01-01 2019-12-31
   spark-submit.sh jobs/admin.py request submit p042 ./cohort.csv --direction import --kind data
   spark-submit.sh jobs/admin.py request submit p042 var/work/alice/table1.csv --direction export --kind data \\
@@ -33,6 +34,8 @@ from pds_spark import audit
 from pds_spark.access import ROLES, Governance, Requests, Resource
 from pds_spark.errors import ExitCode
 from pds_spark.jobrunner import JobRun, run_job
+from pds_spark.storage.close import close_project
+from pds_spark.storage.usage import storage_usage, totals
 
 
 def _date(text: str) -> date:
@@ -67,6 +70,9 @@ def add_arguments(parser):
     create.add_argument("--starts", type=_date, required=True)
     create.add_argument("--ends", type=_date, required=True)
     create.add_argument("--members", nargs="+", required=True, help="at least two users")
+    close = project.add_parser("close", help="destroy the project's data and key, end its access")
+    close.add_argument("project")
+    close.add_argument("--reason", required=True)
 
     member = sub.add_parser("member", help="add or revoke a project member").add_subparsers(dest="op", required=True)
     m_add = member.add_parser("add")
@@ -87,7 +93,7 @@ def add_arguments(parser):
     sub.add_parser("revoke", help="revoke a role, membership or grant (at once)").add_argument("id")
     sub.add_parser("approve", help="approve another administrator's self-grant").add_argument("id")
     show = sub.add_parser("show", help="list the store")
-    show.add_argument("what", choices=["users", "projects", "entitlements", "pending", "requests"])
+    show.add_argument("what", choices=["users", "projects", "entitlements", "pending", "requests", "storage"])
     show.add_argument("--project")
 
     check = sub.add_parser("check", help="would the caller be allowed? (dry run, not audited)")
@@ -144,6 +150,9 @@ def body(run: JobRun):
         say(f"deactivated {a.user}")
     elif a.area == "role":
         say(f"{a.role} for {a.user}: {gov.grant_role(me, a.user, a.role, a.until)}")
+    elif a.area == "project" and op == "close":
+        closed = close_project(gov, Requests(gov, run.settings.access.outbox), run.keys, me, a.project, a.reason)
+        run.summary += closed.summary()
     elif a.area == "project":
         ids = gov.create_project(me, a.project, a.title, a.legal_basis, a.starts, a.ends, a.members)
         say(f"created project {a.project} with {', '.join(sorted(set(a.members)))} ({', '.join(ids)})")
@@ -159,6 +168,9 @@ def body(run: JobRun):
     elif a.area == "approve":
         gov.approve(me, a.id)
         say(f"approved {a.id}")
+    elif a.area == "show" and a.what == "storage":
+        run.authorize("admin")
+        show_storage(run, a.project)
     elif a.area == "show":
         run.authorize("audit" if a.what == "requests" else "admin")  # reviewers see requests
         show(run, gov, a.what, a.project)
@@ -207,6 +219,19 @@ def show(run: JobRun, gov: Governance, what: str, project: str | None) -> None:
         run.summary.append(f"no {what}")
     for r in rows:
         run.summary.append("  ".join(f"{k}={v}" for k, v in r.asDict().items() if v not in (None, [])))
+
+
+def show_storage(run: JobRun, project: str | None) -> None:
+    """Bytes, files and Delta versions per area and project, then per table (largest first)."""
+    rows = [u for u in storage_usage(run.warehouse.root) if project is None or u.project == project]
+    say = run.summary.append
+    say(f"{'area':<16} {'project':<12} {'files':>10} {'bytes':>16} {'versions':>9}")
+    for (area, proj), (files, size, versions) in sorted(totals(rows).items(), key=lambda kv: -kv[1][1]):
+        say(f"{area:<16} {proj or '-':<12} {files:>10,} {size:>16,} {versions:>9,}")
+    say("tables, largest first:")
+    for u in sorted(rows, key=lambda u: -u.bytes)[:50]:
+        say(f"  {u.area + '/' + (u.project + '/' if u.project else '') + u.table:<48} {u.files:>8,} files "
+            f"{u.bytes:>14,} bytes {u.versions:>6,} versions")
 
 
 def trail(run: JobRun, op: str, a) -> int:

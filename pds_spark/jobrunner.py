@@ -145,8 +145,8 @@ class JobRun:
             except Refused as e:
                 where = origins.get(next(iter(changes)), "--set")
                 raise SettingsError(where, names, f"{e} (platform settings are set in {self.settings.source}; "
-                                    "a run may change only spark.master, spark.log_level, "
-                                    "ingest.parallel)") from None
+                                    "a run may change only spark.master, spark.log_level, ingest.parallel, "
+                                    "storage.parallel)") from None
             self.record.parameters["platform_overrides"] = {k: str(v) for k, v in changes.items()}
             log.warning("platform settings changed for this run by administrator %s: %s", self.caller, names)
         self.settings = changed

@@ -29,7 +29,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_FILE = REPO_ROOT / "conf" / "pds.toml"
 LOG_LEVELS = ("ALL", "DEBUG", "INFO", "WARN", "ERROR", "FATAL", "OFF")
 # what a run may change for itself; every other key is a platform setting
-JOB_SETTINGS = frozenset({"spark.master", "spark.log_level", "ingest.parallel"})
+JOB_SETTINGS = frozenset({"spark.master", "spark.log_level", "ingest.parallel", "storage.parallel"})
 
 
 def _rule(**kw: Any) -> Any:
@@ -118,6 +118,23 @@ class ExportSettings:
     default_workspace: str = _rule(default="workspace")
 
 
+@dataclass(frozen=True, kw_only=True)
+class StorageSettings:
+    # hours a replaced file stays readable (Delta time travel) before VACUUM removes it, per area;
+    # snds keeps the longest (an extract's source version is kept beyond it anyway)
+    snds_retention_hours: float = _rule(default=720.0, min=0.0, max=87600.0)
+    events_retention_hours: float = _rule(default=168.0, min=0.0, max=87600.0)
+    projects_retention_hours: float = _rule(default=168.0, min=0.0, max=87600.0)
+    quarantine_retention_hours: float = _rule(default=168.0, min=0.0, max=87600.0)
+    # days a quarantined line's raw text is kept for investigation (its reasons and counts stay)
+    quarantine_raw_days: float = _rule(default=90.0, min=0.0, max=3650.0)
+    parallel: int = _rule(default=2, min=1, max=64)  # tables maintained at a time
+
+    def retention(self) -> dict[str, float]:
+        return {"snds": self.snds_retention_hours, "events": self.events_retention_hours,
+                "projects": self.projects_retention_hours, "quarantine": self.quarantine_retention_hours}
+
+
 @dataclass(frozen=True)
 class Settings:
     source: str
@@ -129,6 +146,7 @@ class Settings:
     access: AccessSettings
     disclosure: DisclosureSettings = field(default_factory=DisclosureSettings)
     export: ExportSettings = field(default_factory=ExportSettings)
+    storage: StorageSettings = field(default_factory=StorageSettings)
     overrides: dict = field(default_factory=dict, compare=False)  # the --set of this run
 
     def value(self, dotted: str) -> Any:
@@ -143,7 +161,7 @@ class Settings:
 
 SECTIONS = {"paths": PathSettings, "spark": SparkSettings, "ingest": IngestSettings, "quality": QualitySettings,
             "pseudonymisation": PseudonymisationSettings, "access": AccessSettings, "disclosure": DisclosureSettings,
-            "export": ExportSettings}
+            "export": ExportSettings, "storage": StorageSettings}
 
 
 def _convert(value: Any, f: dataclasses.Field, base: Path, where: str, key: str) -> Any:
