@@ -59,7 +59,7 @@ def body(run: JobRun):
                 .where(F.col("project").isNotNull()).select("project").distinct().collect()}
         for project in sorted(p for p in ended if p in live or (run.warehouse.root / "projects" / p).exists()):
             closed = close_project(gov, Requests(gov, run.settings.access.outbox), run.keys, run.caller, project,
-                                   "its end date has passed")
+                                   "its end date has passed", ended_only=True)
             run.summary += closed.summary()
     done = maintain(run.spark, run.warehouse, retention, storage.quarantine_raw_days, bool(short), storage.parallel)
     for t in done:

@@ -15,6 +15,7 @@ from pyspark.sql import functions as F
 
 from pds_spark import audit
 from pds_spark.access import Governance, Requests, Resource
+from pds_spark.access.store import GovernanceError
 from pds_spark.pseudo.keystore import KeyStoreError
 from pds_spark.sqltext import quoted
 from pds_spark.storage.close import close_project
@@ -107,6 +108,8 @@ def test_a_closed_project_leaves_no_file_no_key_and_no_access(spark, tmp_path, k
     requests = Requests(gov, tmp_path / "outbox")
     pending = requests.submit("alice", "px", "export", "data", copy)
 
+    with pytest.raises(GovernanceError, match="only an administrator closes it before"):
+        close_project(gov, requests, keys, "bob", "px", "not yet", ended_only=True)  # the maintenance's way
     closed = close_project(gov, requests, keys, "ada", "px", "authorisation ended")
     assert closed.key_destroyed and closed.tables["IR_BEN_R"]["rows"] == 20 and closed.requests_withdrawn == [pending]
     # nothing left on the file system

@@ -54,11 +54,17 @@ def _inventory(gov: Governance, area: Path) -> dict[str, dict]:
 
 
 def close_project(gov: Governance, requests: Requests, keys: KeyStore, caller: str, project: str,
-                  reason: str) -> Closed:
-    """Destroy a project's data and key and end its access (administrators; audited)."""
-    gov.authorize(caller, "admin")
-    if not gov.table("projects").where(F.col("project") == project).count():
+                  reason: str, ended_only: bool = False) -> Closed:
+    """Destroy a project's data and key and end its access (audited). An administrator closes
+    any project; with `ended_only` (the maintenance job, an engineer's) only a project whose
+    end date has passed: the date decides, not the caller."""
+    rows = gov.table("projects").where(F.col("project") == project).collect()  # one row
+    if not rows:
         raise GovernanceError(f"no project {project}")
+    if not ended_only:
+        gov.authorize(caller, "admin")
+    elif rows[0].ends >= now().date():
+        raise GovernanceError(f"project {project} ends on {rows[0].ends}: only an administrator closes it before")
     area = Path(gov.warehouse.project(project, "x")).parent
     done = Closed(project, _inventory(gov, area))
     pending = [r.request_id for r in requests.list(project).where(F.col("status") == "pending").collect()]
@@ -83,7 +89,7 @@ def close_project(gov: Governance, requests: Requests, keys: KeyStore, caller: s
         DeltaTable.forPath(gov.spark, gov.path("entitlements")).update(
             live, {"status": F.lit("revoked"), "revoked_by": F.lit(caller), "revoked_at": F.lit(now())})
     gov.audit_change(caller, "storage.project.close",
-                     {"project": project, "reason": reason, "tables": done.tables, "key": key,
+                     {"project": project, "reason": reason, "automatic": ended_only, "tables": done.tables, "key": key,
                       "key_destroyed": done.key_destroyed, "requests_withdrawn": pending,
                       "entitlements_revoked": done.entitlements_revoked})
     return done
