@@ -74,7 +74,7 @@ def body(run: JobRun):
         run.authorize("transfer", Resource(requests.get(a.request)["project"]))
     else:
         run.place(a.path, "read")
-    problems, what = verify(run.spark, gov, a.request, a.path, workspaces)
+    problems, what = verify(gov, a.request, a.path, workspaces)
     run.input(what)
     if problems:
         run.summary += [f"export NOT intact: {what}"] + [f"  {p}" for p in problems]

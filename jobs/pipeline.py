@@ -159,7 +159,7 @@ def demonstration_export(run: JobRun, years: tuple[int, int]) -> list[str]:
     requests.review(reviewer, rid, True, "demonstration: the extract matches the project's grant")
     sent = send(run.spark, gov, analyst, rid, approved(gov, requests, analyst, rid), workspace, run.catalogue,
                 progress=lambda _: None)
-    problems, where = verify(run.spark, gov, rid, None, workspaces)
+    problems, where = verify(gov, rid, None, workspaces)
     run.output(sent.location)
     lines += [f"      requested by {analyst}, approved by {reviewer}: {sent.summary()[0]}",
               f"      manifest SHA-256 {sent.proof}",

@@ -30,7 +30,7 @@ from pds_spark.catalog import Catalogue
 from pds_spark.errors import CatalogError, ExitCode, PdsError
 from pds_spark.export.checksum import Checksums
 from pds_spark.export.columns import Column, ExportError, target_columns
-from pds_spark.export.jdbc import arrived, export_table
+from pds_spark.export.jdbc import arrived, export_table, reason
 from pds_spark.export.parquet import export_parquet, verify_parquet
 from pds_spark.export.workspaces import Workspace
 from pds_spark.extract.run import STATUS
@@ -212,7 +212,7 @@ def last_sent(gov: Governance, request_id: str) -> list[dict]:
     return [r for r in rows if r["exported_at"] == last]
 
 
-def verify(spark: SparkSession, gov: Governance | None, request_id: str | None, path: Path | None,
+def verify(gov: Governance | None, request_id: str | None, path: Path | None,
            workspaces: dict[str, Workspace]) -> tuple[list[str], str]:
     """(problems, what was checked): an export's arrival, from the ledger's record of the request,
     or a Parquet folder alone against its own manifest."""
@@ -240,8 +240,6 @@ def verify(spark: SparkSession, gov: Governance | None, request_id: str | None, 
         except ExportError:
             raise
         except Exception as e:  # noqa: BLE001 - a table dropped or altered behind the platform's back
-            from pds_spark.export.jdbc import reason
-
             problems.append(f"{r['location']}: cannot be read ({reason(e)})")
             continue
         problems += [f"{r['location']}: {p}" for p in sent_sums.differences(got)]
