@@ -29,7 +29,8 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_FILE = REPO_ROOT / "conf" / "pds.toml"
 LOG_LEVELS = ("ALL", "DEBUG", "INFO", "WARN", "ERROR", "FATAL", "OFF")
 # what a run may change for itself; every other key is a platform setting
-JOB_SETTINGS = frozenset({"spark.master", "spark.log_level", "ingest.parallel", "storage.parallel"})
+JOB_SETTINGS = frozenset({"spark.master", "spark.log_level", "ingest.parallel", "storage.parallel",
+                          "mirror.parallel"})
 
 
 def _rule(**kw: Any) -> Any:
@@ -135,6 +136,17 @@ class StorageSettings:
                 "projects": self.projects_retention_hours, "quarantine": self.quarantine_retention_hours}
 
 
+@dataclass(frozen=True, kw_only=True)
+class MirrorSettings:
+    # the databases the warehouse may be mirrored into (pds_spark.export.workspaces' format)
+    targets: Path = _rule(default=REPO_ROOT / "conf" / "mirrors.toml", must_exist=True)
+    # the target the pipeline mirrors into after ingestion ("none": no mirror)
+    target: str = _rule(default="none")
+    # the platform's lineage columns (_source_file, _delivery_id, _loaded_at) mirrored as PDS_*
+    lineage: str = _rule(default="drop", choices=("keep", "drop"))
+    parallel: int = _rule(default=2, min=1, max=64)  # tables sent at a time
+
+
 @dataclass(frozen=True)
 class Settings:
     source: str
@@ -147,6 +159,7 @@ class Settings:
     disclosure: DisclosureSettings = field(default_factory=DisclosureSettings)
     export: ExportSettings = field(default_factory=ExportSettings)
     storage: StorageSettings = field(default_factory=StorageSettings)
+    mirror: MirrorSettings = field(default_factory=MirrorSettings)
     overrides: dict = field(default_factory=dict, compare=False)  # the --set of this run
 
     def value(self, dotted: str) -> Any:
@@ -161,7 +174,7 @@ class Settings:
 
 SECTIONS = {"paths": PathSettings, "spark": SparkSettings, "ingest": IngestSettings, "quality": QualitySettings,
             "pseudonymisation": PseudonymisationSettings, "access": AccessSettings, "disclosure": DisclosureSettings,
-            "export": ExportSettings, "storage": StorageSettings}
+            "export": ExportSettings, "storage": StorageSettings, "mirror": MirrorSettings}
 
 
 def _convert(value: Any, f: dataclasses.Field, base: Path, where: str, key: str) -> Any:

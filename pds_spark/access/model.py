@@ -23,7 +23,8 @@ ROLE_NAMES = {"admin": "platform administrator", "engineer": "data engineer",
 # Jobs on the warehouse as a whole need a role; project work needs membership and grants.
 ROLE_ACTIONS = {
     "ingest": ("engineer",), "pseudonymise": ("engineer",), "quality": ("engineer",),
-    "pipeline": ("engineer",), "build_events": ("engineer",), "validate_conformity": ("engineer", "reviewer"),
+    "pipeline": ("engineer",), "build_events": ("engineer",), "mirror": ("admin", "engineer"),
+    "validate_conformity": ("engineer", "reviewer"),
     "keys": ("admin",), "admin": ("admin",), "review": ("reviewer",), "audit": ("admin", "reviewer"),
 }
 # read and export need a grant covering the data; transfer (a reviewed import or export) a current

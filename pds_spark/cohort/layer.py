@@ -22,6 +22,7 @@ from pyspark.sql import types as T
 from pds_spark.catalog import Catalogue
 from pds_spark.cohort import events as E
 from pds_spark.errors import PdsError
+from pds_spark.ingest.ledger import loaded_periods
 from pds_spark.sqltext import in_list, sql_text
 from pds_spark.warehouse import Warehouse, added_rows, create_table, delta_exists, replace_rows
 
@@ -164,14 +165,8 @@ class LayerBuild:
 
 def loaded_versions(spark: SparkSession, warehouse: Warehouse) -> dict[tuple[str, str], int]:
     """(table, period) -> the Delta version of the last commit that loaded rows into it (ledger)."""
-    if not delta_exists(spark, warehouse.ledger):
-        return {}
-    rows = (spark.read.format("delta").load(warehouse.ledger)
-            .where("status = 'loaded' AND delta_version IS NOT NULL AND table IS NOT NULL")
-            .groupBy("table", F.coalesce("period", F.lit(NO_PERIOD)).alias("period"))
-            .agg(F.max("delta_version").alias("version")).collect())  # one row a (table, period)
     tables = set(warehouse.snds_tables())
-    return {(r.table, r.period or NO_PERIOD): r.version for r in rows if r.table in tables}
+    return {k: version for k, (version, _) in loaded_periods(spark, warehouse.ledger).items() if k[0] in tables}
 
 
 def built_versions(spark: SparkSession, warehouse: Warehouse) -> dict[tuple[str, str, str], int]:

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pyspark.sql import types as T
 
 from pds_spark.catalog.model import Table
-from pds_spark.errors import PdsError
+from pds_spark.errors import CatalogError, PdsError
 
 KINDS = ("text", "integer", "decimal", "float", "date", "timestamp", "boolean")
 PSEUDONYM_LENGTH = 64  # hex HMAC-SHA256 (pds_spark.pseudo.hmac)
@@ -89,3 +89,12 @@ def target_columns(schema: T.StructType, table: Table | None, pseudonyms: Iterab
     """Every column of a frame with `schema`, `table` being the catalogue's (None: unknown)."""
     keyed = set(pseudonyms)
     return [target_column(f.name, f.dataType, table, f.name in keyed) for f in schema.fields]
+
+
+def frame_columns(catalogue, table: str, schema: T.StructType, pseudonyms: Iterable[str] = ()) -> list[Column]:
+    """`target_columns` of a frame holding the catalogue's `table` (or a table it does not know)."""
+    try:
+        known = catalogue.table(table)
+    except (KeyError, CatalogError):
+        known = None
+    return target_columns(schema, known, pseudonyms)

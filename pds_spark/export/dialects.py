@@ -74,6 +74,17 @@ class Dialect:
         body = ",\n  ".join(f"{self.ident(c.name)} {self.column_type(c)}" for c in columns)
         return f"CREATE TABLE {self.qualified(schema, table)} (\n  {body}\n)"
 
+    def replace_rows(self, schema: str, table: str, stage: str, column: str, values: Sequence[str],
+                     columns: Sequence[Column]) -> list[str]:
+        """The rows of `table` whose `column` is in `values` replaced by the stage's rows (one
+        transaction's DML: readers see the old rows or the new ones)."""
+        if not values or any(not re.fullmatch(r"[A-Za-z0-9_-]+", v) for v in values):
+            raise ExportError(f"{table}: rows to replace need plain values of {column}")
+        target, names = self.qualified(schema, table), ", ".join(self.ident(c.name) for c in columns)
+        listed = ", ".join(f"'{v}'" for v in values)
+        return [f"DELETE FROM {target} WHERE {self.ident(column)} IN ({listed})",
+                f"INSERT INTO {target} ({names}) SELECT {names} FROM {self.qualified(schema, stage)}"]
+
     # -- checksums ----------------------------------------------------------------------------
     def canonical(self, c: Column) -> str:
         """The column's value as the text every side hashes (pds_spark.export.checksum)."""

@@ -90,6 +90,8 @@ def reason(error: BaseException) -> str:
     text = str(error)
     java = re.findall(r"(?:^|Caused by: )((?:java|org\.postgresql|oracle)[\w.$]*\.\w*(?:Exception|Error))"
                       r"(?::[ \t]*([^\n]*))?", text, re.M)  # the root cause is the last
+    if not java:
+        return type(error).__name__
     name, message = java[-1]
     message = re.sub(r"'(?:[^']|'')*'", "'…'", message)
     message = re.sub(r"(?i)\b(VALUES|INSERT INTO|Batch entry)\b.*", "…", message)[:200]
@@ -109,26 +111,47 @@ def jdbc_options(workspace: Workspace, login: Credentials, table: str) -> dict[s
     return options
 
 
+@dataclass(frozen=True)
+class Replace:
+    """Publish by replacing only the rows whose `column` holds one of `values` (the table exists)."""
+
+    column: str
+    values: tuple[str, ...]
+
+
 def export_table(df: DataFrame, table: str, columns: Sequence[Column], workspace: Workspace, login: Credentials,
-                 progress: Callable[[str], None] = log.info) -> JdbcExport:
+                 progress: Callable[[str], None] = log.info, *, replace: Replace | None = None,
+                 record: Sequence[str] = (), family: str | None = None, expect_rows: int | None = None) -> JdbcExport:
     """Load `df` as `table` of the workspace's schema, checked against the source before
-    readers see it. Returns what was published with its checksums."""
+    readers see it. Returns what was published with its checksums.
+
+    `replace`: only those rows of the existing table are replaced (in one transaction), the rest
+    stays. `record`: statements run with the publication (PostgreSQL: in its transaction).
+    `expect_rows`: the rows the source must have (else nothing is loaded)."""
     dialect = DIALECTS[workspace.kind]
     schema = workspace.schema or ""
     name = dialect.normal(table)
     control = Control(workspace, login)
     try:
-        family = control.checksum_family()
+        family = family or control.checksum_family()
         progress(f"export {table} to {workspace.kind} workspace {workspace.name}")
+        side, previous = "", None
         if dialect is POSTGRES:
-            stage, side, previous = POSTGRES.stage(name), "", None
+            stage = POSTGRES.stage(name)
             control.run(POSTGRES.prepare(schema, name, columns))
+        elif replace is not None:
+            stage = ORACLE.physical(name, "S")
+            control.run(ORACLE.prepare(schema, name, columns, "S", _oracle_has(control, schema, stage)))
         else:
             side, previous, exists = _oracle_sides(control, schema, name)
             stage = ORACLE.physical(name, side)
             control.run(ORACLE.prepare(schema, name, columns, side, exists))
         target = dialect.qualified(schema, stage)
         source = checksums(df, columns, family)  # (measured: running it beside the load is slower)
+        if expect_rows is not None and source.rows != expect_rows:
+            _drop_quietly(control, dialect, schema, stage)
+            raise ExportError(f"{table}: the source has {source.rows:,} rows where {expect_rows:,} were expected, "
+                              "nothing was published")
         try:
             _rows(df, dialect, columns).write.format("jdbc").options(
                 **jdbc_options(workspace, login, target)).mode("append").save()
@@ -144,13 +167,23 @@ def export_table(df: DataFrame, table: str, columns: Sequence[Column], workspace
             _drop_quietly(control, dialect, schema, stage)
             raise ExportError(f"{table} arrived in workspace {workspace.name} different from its source, nothing "
                               f"was published: {'; '.join(differences[:5])}")
-        if dialect is POSTGRES:
-            control.run(POSTGRES.publish(schema, name, workspace.role))
+        if replace is not None:
+            swap = dialect.replace_rows(schema, name, stage, replace.column, replace.values, columns)
+            control.run(swap + (list(record) + [f"DROP TABLE {target}"] if dialect is POSTGRES else list(record)))
+            if dialect is ORACLE:
+                _drop_quietly(control, dialect, schema, stage)
+        elif dialect is POSTGRES:
+            control.run(POSTGRES.publish(schema, name, workspace.role) + list(record))
         else:
-            control.run(ORACLE.publish(schema, name, side, workspace.role, previous))
+            control.run(ORACLE.publish(schema, name, side, workspace.role, previous) + list(record))
     finally:
         control.close()
     return JdbcExport(f"{schema}.{name}" if schema else name, source.rows, source)
+
+
+def _oracle_has(control: Control, schema: str, table: str) -> bool:
+    return bool(control.query(f"SELECT 1 FROM ALL_TABLES WHERE OWNER = '{ORACLE.normal(schema)}' "
+                              f"AND TABLE_NAME = '{table}'"))
 
 
 def _oracle_sides(control: Control, schema: str, name: str) -> tuple[str, str | None, bool]:

@@ -27,14 +27,14 @@ from pds_spark.access.model import Resource
 from pds_spark.access.requests import Requests, sha256
 from pds_spark.access.store import Governance, now
 from pds_spark.catalog import Catalogue
-from pds_spark.errors import CatalogError, ExitCode, PdsError
+from pds_spark.errors import ExitCode, PdsError
 from pds_spark.export.checksum import Checksums
-from pds_spark.export.columns import Column, ExportError, target_columns
+from pds_spark.export.columns import Column, ExportError, frame_columns
 from pds_spark.export.jdbc import arrived, export_table, reason
 from pds_spark.export.parquet import export_parquet, verify_parquet
 from pds_spark.export.workspaces import Workspace
 from pds_spark.extract.run import STATUS
-from pds_spark.pseudo.apply import pseudonym_state
+from pds_spark.pseudo.apply import pseudonym_columns
 from pds_spark.warehouse import Warehouse, delta_exists, latest_version, table_properties
 
 log = logging.getLogger("pds.export")
@@ -96,8 +96,7 @@ def describe(spark: SparkSession, warehouse: Warehouse, project: str, tables: Se
         df = spark.read.format("delta").load(path)
         out[table] = {"path": path, "version": latest_version(spark, path), "status": props.get(STATUS, "none"),
                       "source": props.get("pds.extract.source", ""), "columns": df.columns,
-                      "pseudonyms": sorted({c for s in pseudonym_state(props).values()
-                                            for c in s.get("columns", "").split(",") if c})}
+                      "pseudonyms": pseudonym_columns(props)}
     return {"project": project, "workspace": workspace.name, "kind": workspace.kind, "tables": out}
 
 
@@ -150,14 +149,6 @@ def approved(gov: Governance, requests: Requests, caller: str, request_id: str) 
     return description
 
 
-def _columns(catalogue: Catalogue, table: str, schema: T.StructType, pseudonyms: Sequence[str]) -> list[Column]:
-    try:
-        known = catalogue.table(table)
-    except (KeyError, CatalogError):
-        known = None
-    return target_columns(schema, known, pseudonyms)
-
-
 def send(spark: SparkSession, gov: Governance, caller: str, request_id: str, description: dict,
          workspace: Workspace, catalogue: Catalogue, progress: Callable[[str], None] = log.info) -> Sent:
     """Send an approved description's tables (read at their approved versions) to the workspace."""
@@ -167,7 +158,7 @@ def send(spark: SparkSession, gov: Governance, caller: str, request_id: str, des
     frames, columns = {}, {}
     for table, d in sorted(description["tables"].items()):
         frames[table] = spark.read.format("delta").option("versionAsOf", d["version"]).load(d["path"])
-        columns[table] = _columns(catalogue, table, frames[table].schema, d["pseudonyms"])
+        columns[table] = frame_columns(catalogue, table, frames[table].schema, d["pseudonyms"])
     rows = []
     if workspace.kind == "parquet":
         assert workspace.path is not None  # a parquet workspace has one (load_workspaces)

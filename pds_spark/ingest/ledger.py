@@ -58,3 +58,17 @@ class Ledger:
 
         commit_retrying(self.spark, self.path, attempt, "ledger", attempts)
 
+
+
+def loaded_periods(spark: SparkSession, path: str) -> dict[tuple[str, str], tuple[int, int]]:
+    """(table, period) -> (the Delta version of the last commit that loaded rows into it, the
+    rows that commit loaded there), from the ledger at `path`."""
+    if not delta_exists(spark, path):
+        return {}
+    ledger = (spark.read.format("delta").load(path)
+              .where("status = 'loaded' AND delta_version IS NOT NULL AND table IS NOT NULL")
+              .withColumn("period", F.coalesce("period", F.lit("-"))))
+    rows = (ledger.groupBy("table", "period", "delta_version").agg(F.sum("rows_loaded").alias("rows"))
+            .groupBy("table", "period").agg(F.max(F.struct("delta_version", "rows")).alias("last"))
+            .collect())  # one row a (table, period)
+    return {(r.table, r.period): (r["last"]["delta_version"], r["last"]["rows"] or 0) for r in rows}

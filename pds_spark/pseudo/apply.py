@@ -65,6 +65,11 @@ def pseudonym_state(props: Mapping[str, str]) -> dict[str, dict[str, str]]:
     return state
 
 
+def pseudonym_columns(props: Mapping[str, str]) -> list[str]:
+    """The columns a table's properties say hold pseudonyms."""
+    return sorted({c for s in pseudonym_state(props).values() for c in s.get("columns", "").split(",") if c})
+
+
 def rekey(df: DataFrame, columns: Sequence[str], new_versions: Sequence[SecretKey]) -> DataFrame:
     """Stored pseudonyms at version v to version v+n: one more HMAC per new version."""
     return pseudonymise(df, columns, new_versions)

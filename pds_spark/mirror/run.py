@@ -1,0 +1,263 @@
+"""The warehouse's SNDS tables mirrored into a relational schema (Oracle in production,
+PostgreSQL in the tests), over the export's JDBC layer: DDL from the catalogue, a stage loaded
+by Spark's JDBC writer, per-column checksums compared before publication, then swapped in (or
+a period's rows replaced) in one transaction with the state row that records it.
+
+`mirror` sends what the ledger shows newer than the target's state; `reconcile` compares, per
+table and period, the ledger's rows, the Delta table's and the database's (and, on demand,
+per-column checksums).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from pds_spark.catalog import Catalogue
+from pds_spark.catalog.model import is_templated
+from pds_spark.export.checksum import Checksums, checksums
+from pds_spark.export.columns import Column, ExportError
+from pds_spark.export.dialects import DIALECTS
+from pds_spark.export.jdbc import Control, Replace, export_table, reason
+from pds_spark.export.workspaces import Workspace
+from pds_spark.ingest.ledger import loaded_periods
+from pds_spark.mirror import state
+from pds_spark.mirror.plan import NO_PERIOD, PERIOD_COLUMN, Mirrored, Unit, layout, orphans, plan, signature, target_name
+from pds_spark.pseudo.apply import pseudonym_columns
+from pds_spark.warehouse import Warehouse, table_properties
+
+log = logging.getLogger("pds.mirror")
+LINEAGE = ("keep", "drop")
+
+
+@dataclass(frozen=True)
+class Source:
+    """A warehouse table as the mirror sends it."""
+
+    name: str
+    frame: DataFrame  # the Delta table, as stored
+    columns: list[Column]  # mirrored
+    selection: list  # `frame` -> the mirrored columns
+    periodic: bool  # the mirror keeps its periods apart in PDS_PERIOD
+
+    @property
+    def signature(self) -> str:
+        return signature(self.columns)
+
+    def rows(self, periods: Iterable[str]) -> DataFrame:
+        df = self.frame
+        if "_period" in df.columns:
+            df = df.where(F.col("_period").isin(*periods))
+        return df.select(*self.selection)
+
+
+def source(spark: SparkSession, warehouse: Warehouse, catalogue: Catalogue, table: str, periodic: bool,
+           lineage: str) -> Source:
+    """`table` of the warehouse; `periodic`: delivered by period and mirrored as one table."""
+    df = spark.read.format("delta").load(warehouse.snds(table))
+    pseudonyms = pseudonym_columns(table_properties(spark, warehouse.snds(table)))
+    names, columns = layout(df.schema, catalogue.table(table) if table in catalogue.tables else None, periodic,
+                            lineage, pseudonyms)
+    return Source(table, df, columns, [F.col(old).alias(new) for old, new in names], periodic)
+
+
+def _periodic(table: str, loaded: Mapping[tuple[str, str], tuple[int, int]]) -> bool:
+    return not is_templated(table) and any(t == table and p != NO_PERIOD for t, p in loaded)
+
+
+@dataclass
+class Outcome:
+    unit: Unit
+    rows: int | None = None
+    seconds: float = 0.0
+    error: str | None = None
+
+
+@dataclass
+class MirrorRun:
+    target: str
+    planned: int  # units
+    current: int  # (table, period) already mirrored
+    outcomes: list[Outcome] = field(default_factory=list)
+    orphans: list[tuple[str, str]] = field(default_factory=list)
+
+    @property
+    def failed(self) -> list[Outcome]:
+        return [o for o in self.outcomes if o.error]
+
+    def summary(self) -> list[str]:
+        sent = [o for o in self.outcomes if not o.error]
+        lines = [f"mirror {self.target}: {len(sent)} table(s) sent ({sum(o.rows or 0 for o in sent):,} rows), "
+                 f"{self.current} (table, period) already up to date, {len(self.failed)} failed"]
+        lines += [f"  FAILED {o.unit.target}: {o.error}" for o in self.failed]
+        lines += [f"  in the target but not in the ledger (left as is): {t} {p}" for t, p in self.orphans]
+        return lines
+
+
+def _control(target: Workspace, login) -> Control:
+    return Control(target, login)
+
+
+def mirror(spark: SparkSession, warehouse: Warehouse, catalogue: Catalogue, target: Workspace, *, lineage: str,
+           parallel: int, full: bool = False, tables: Iterable[str] | None = None,
+           progress: Callable[[str], None] = log.info) -> MirrorRun:
+    """Send to `target` every (table, period) the ledger shows loaded at a version the target
+    does not hold (all of them with `full`), `parallel` tables at a time."""
+    if not target.is_database:
+        raise ExportError(f"target {target.name} is a {target.kind} workspace, not a database")
+    dialect, schema, login = DIALECTS[target.kind], target.schema or "", target.login()
+    loaded = {k: v for k, v in loaded_periods(spark, warehouse.ledger).items() if k[0] in set(warehouse.snds_tables())}
+    control = _control(target, login)
+    try:
+        state.ensure(control, dialect, schema)
+        mirrored = state.read(control, dialect, schema)
+        family = control.checksum_family()
+    finally:
+        control.close()
+    names = sorted({t for t, _ in loaded} & (set(tables) if tables is not None else {t for t, _ in loaded}))
+    sources = {t: source(spark, warehouse, catalogue, t, _periodic(t, loaded), lineage) for t in names}
+    units = plan(loaded, mirrored, {t: s.signature for t, s in sources.items()}, full, names)
+    done = MirrorRun(target.name, len(units), sum(1 for k in loaded if k[0] in sources) - sum(len(u.periods)
+                                                                                              for u in units),
+                     orphans=orphans(loaded, mirrored))
+    progress(f"mirror {target.name}: {len(units)} table(s) to send, {done.current} (table, period) up to date")
+    lock, count = threading.Lock(), [0]
+
+    def send(unit: Unit) -> Outcome:
+        src, began = sources[unit.source], time.monotonic()
+        outcome = Outcome(unit)
+        try:
+            sent = export_table(src.rows(unit.periods), unit.target, src.columns, target, login, log.debug,
+                                replace=Replace(PERIOD_COLUMN, unit.periods) if unit.replace else None,
+                                record=state.record(dialect, schema, unit, src.signature), family=family,
+                                expect_rows=unit.total)
+            outcome.rows = sent.rows
+        except ExportError as e:
+            outcome.error = str(e)
+        except Exception as e:  # noqa: BLE001 - one table's fault stops only that table; said without values
+            outcome.error = reason(e)
+        outcome.seconds = time.monotonic() - began
+        with lock:
+            count[0] += 1
+            how = "FAILED" if outcome.error else (f"{outcome.rows:,} rows" + (
+                f", periods {', '.join(unit.periods)} replaced" if unit.replace else ""))
+            progress(f"mirror [{count[0]}/{len(units)}] {unit.target}: {how} ({outcome.seconds:.1f} s)")
+        return outcome
+
+    with ThreadPoolExecutor(max(1, parallel)) as pool:
+        done.outcomes = list(pool.map(send, units))
+    return done
+
+
+# -- reconciliation --------------------------------------------------------------------------
+STATUSES = ("up to date", "behind", "different", "missing", "not in the ledger")
+
+
+@dataclass
+class PeriodState:
+    source: str
+    period: str
+    target: str
+    ledger_version: int | None
+    ledger_rows: int | None
+    delta_rows: int | None
+    mirrored_version: int | None
+    database_rows: int | None
+    status: str
+    detail: str = ""
+
+
+def _database_rows(control: Control, dialect, schema: str, target: str, periodic: bool) -> dict[str, int] | None:
+    """Rows of a mirrored table (by period when it keeps them apart); None if it cannot be read."""
+    table = dialect.qualified(schema, target)
+    try:
+        if periodic:
+            period = dialect.ident(PERIOD_COLUMN)
+            return {r[0]: int(r[1]) for r in control.query(f"SELECT {period}, COUNT(*) FROM {table} GROUP BY {period}")}
+        return {"*": int(control.query(f"SELECT COUNT(*) FROM {table}")[0][0])}
+    except Exception:  # noqa: BLE001 - a table dropped behind the platform's back
+        control.conn.rollback()
+        return None
+
+
+def reconcile(spark: SparkSession, warehouse: Warehouse, catalogue: Catalogue, target: Workspace, *, lineage: str,
+              with_checksums: bool = False, progress: Callable[[str], None] = log.info) -> list[PeriodState]:
+    """Every (table, period) of the ledger against the Delta table and the target, and what the
+    target holds that the ledger does not know."""
+    dialect, schema, login = DIALECTS[target.kind], target.schema or "", target.login()
+    loaded = {k: v for k, v in loaded_periods(spark, warehouse.ledger).items() if k[0] in set(warehouse.snds_tables())}
+    control = _control(target, login)
+    out: list[PeriodState] = []
+    try:
+        state.ensure(control, dialect, schema)
+        mirrored = state.read(control, dialect, schema)
+        family = control.checksum_family()
+        tables = sorted({t for t, _ in loaded})
+        for i, t in enumerate(tables, 1):
+            src = source(spark, warehouse, catalogue, t, _periodic(t, loaded), lineage)
+            delta: dict[str, int] = {r[0]: r[1] for r in src.frame.groupBy("_period").count().collect()}  # per period
+            periods = sorted(p for tt, p in loaded if tt == t)
+            found: dict[str, dict[str, int] | None] = {}
+            for p in periods:
+                name = target_name(t, p)
+                if name not in found:
+                    found[name] = _database_rows(control, dialect, schema, name, src.periodic)
+            for p in periods:
+                version, rows = loaded[(t, p)]
+                m: Mirrored | None = mirrored.get((t, p))
+                name = target_name(t, p)
+                db = found[name]
+                db_rows = None if db is None else db.get(p if src.periodic else "*", 0)
+                status, detail = "up to date", ""
+                if db is None:
+                    status, detail = "missing", f"{name} cannot be read in {schema}"
+                elif m is None or m.version != version:
+                    status = "behind"
+                    detail = "never mirrored" if m is None else f"mirrored version {m.version}, ledger {version}"
+                elif delta.get(p, 0) != rows:
+                    status, detail = "different", f"the warehouse holds {delta.get(p, 0)} rows, the ledger {rows}"
+                elif db_rows != rows:
+                    status, detail = "different", f"the database holds {db_rows} rows, the ledger {rows}"
+                out.append(PeriodState(t, p, name, version, rows, delta.get(p, 0), m.version if m else None, db_rows,
+                                       status, detail))
+            if with_checksums:
+                _compare_checksums(control, dialect, schema, src, [s for s in out if s.source == t], family)
+            progress(f"reconcile [{i}/{len(tables)}] {t}: "
+                     + ", ".join(f"{sum(s.status == k for s in out if s.source == t)} {k}" for k in STATUSES
+                                 if any(s.status == k for s in out if s.source == t)))
+        for t, p in orphans(loaded, mirrored):
+            out.append(PeriodState(t, p, mirrored[(t, p)].target, None, None, None, mirrored[(t, p)].version, None,
+                                   "not in the ledger", "the target holds it; the warehouse's ledger does not"))
+    finally:
+        control.close()
+    return out
+
+
+def _compare_checksums(control: Control, dialect, schema: str, src: Source, states: list[PeriodState],
+                       family: str) -> None:
+    """Per mirrored table whose counts agree: per-column checksums of the source and the database."""
+    targets: dict[str, list[PeriodState]] = {}
+    for s in states:
+        targets.setdefault(s.target, []).append(s)
+    for name, group in targets.items():
+        if any(s.status != "up to date" for s in group):
+            continue
+        expected = checksums(src.rows([s.period for s in group]), src.columns, family)
+        try:
+            got = Checksums.from_row(control.query(dialect.checksum_query(schema, name, src.columns, family))[0],
+                                     src.columns, family)
+        except Exception as e:  # noqa: BLE001 - a column dropped or retyped behind the platform's back
+            control.conn.rollback()
+            differences = [f"cannot be checked ({reason(e)})"]
+        else:
+            differences = expected.differences(got)
+        if differences:
+            for s in group:
+                s.status, s.detail = "different", "; ".join(differences[:3])
