@@ -32,7 +32,7 @@ from pds_spark.mirror.run import mirror, reconcile
 def add_arguments(parser):
     parser.add_argument("--target", help="a target of the [mirror] targets file (default: [mirror] target)")
     parser.add_argument("--full", action="store_true", help="send every table again")
-    parser.add_argument("--tables", nargs="+", metavar="TABLE", help="only these warehouse tables")
+    parser.add_argument("--tables", nargs="+", metavar="TABLE", help="only these warehouse tables (sent or reconciled)")
     parser.add_argument("--reconcile", action="store_true", help="compare the target with the warehouse, send nothing")
     parser.add_argument("--checksums", action="store_true", help="with --reconcile: per-column checksums too")
 
@@ -53,7 +53,7 @@ def body(run: JobRun):
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
     if a.reconcile:
         states = reconcile(run.spark, run.warehouse, run.catalogue, target, lineage=settings.lineage,
-                           with_checksums=a.checksums)
+                           with_checksums=a.checksums, tables=a.tables)
         path = reconcile_report(run.work / "reports" / f"mirror-reconcile-{name}-{stamp}.html", name, states,
                                 a.checksums)
         bad = [s for s in states if s.status != "up to date"]

@@ -5,7 +5,8 @@
 
 Steps: check the catalogue; generate a synthetic delivery with its ground truth; ingest
 it into the Delta warehouse (identifiers pseudonymised in the same pass, bad rows
-quarantined, every file in the ledger); check the quality of the loaded tables; build the
+quarantined, every file in the ledger) and, when [mirror] target names one, mirror what changed
+into that database (jobs/mirror.py); check the quality of the loaded tables; build the
 events layer (what changed) and a demonstration cohort (conf/cohorts/planted_diabetes.toml)
 with its flowchart; pseudonymise the research team's external file and validate its conformity.
 With --demo-export (bin/demo), an eighth step shows a project's way out: project `demo` (two
@@ -21,6 +22,7 @@ from pds_spark.catalog import dialect
 from pds_spark.cohort import spec as cohort_spec
 from pds_spark.cohort.layer import build_layer
 from pds_spark.cohort.run import write_cohort
+from pds_spark.errors import SettingsError
 from pds_spark.ingest import IngestOptions, discover, ingest_delivery
 from pds_spark.jobrunner import JobRun, run_job
 from pds_spark.pseudo.conformity import findings, name_frame
@@ -73,6 +75,8 @@ def body(run: JobRun):
     run.summary.append(f"[3/{steps}] ingested into {run.warehouse.root}/snds: {result.total('read'):,} rows read = "
                        f"{result.total('loaded'):,} loaded + {result.total('quarantined'):,} quarantined; "
                        f"ledger {run.warehouse.ledger}")
+    mirrored = mirror_step(run)
+    run.summary += mirrored
     loaded = sorted({o.file.table.name for o in result.outcomes if o.status == "loaded"})
     checked = check_tables(run.spark, run.warehouse, catalogue, loaded, run.quality_rules, run.settings.quality,
                            run.work / "reports")
@@ -112,7 +116,25 @@ def body(run: JobRun):
         run.summary += demonstration_export(run, (a.first_year, a.first_year + a.years - 1))
     run.summary.append(f"audit trail: {run.warehouse.audit} (Delta)")
     run.summary.append(f"demonstration cohort's flowchart: {built.report}")
-    return 3 if errors or after else 0
+    return 3 if errors or after else 1 if any("FAILED" in line for line in mirrored) else 0
+
+
+def mirror_step(run: JobRun) -> list[str]:
+    """The warehouse mirrored into [mirror] target, when one is configured (what changed only)."""
+    from pds_spark.export.workspaces import load_workspaces
+    from pds_spark.mirror.run import mirror
+
+    name = run.settings.mirror.target
+    if name == "none":
+        return [f"      mirror: skipped, no target configured ([mirror] target = \"none\" in {run.settings.source}; "
+                f"targets in {run.settings.mirror.targets})"]
+    targets = load_workspaces(run.settings.mirror.targets)
+    if name not in targets:
+        raise SettingsError(run.settings.source, "mirror.target", f"{name} is not in {run.settings.mirror.targets}")
+    done = mirror(run.spark, run.warehouse, run.catalogue, targets[name], lineage=run.settings.mirror.lineage,
+                  parallel=run.settings.mirror.parallel)
+    run.output(f"{targets[name].url} schema {targets[name].schema}")
+    return [f"      {line.strip()}" for line in done.summary()]
 
 
 DEMO_COLUMNS = ["ER_PRS_F.BEN_NIR_PSA", "ER_PRS_F.PRS_NAT_REF", "ER_PRS_F.PRS_ACT_QTE", "ER_PRS_F.PRS_PAI_MNT"]

@@ -28,6 +28,7 @@ def test_the_pipeline_runs_end_to_end_to_the_demonstration_cohort(spark, setting
     out = capsys.readouterr().out
     assert code == 0, out
     assert all(f"[{i}/8]" in out for i in range(1, 9))
+    assert "mirror: skipped, no target configured" in out
     cohort = re.search(r"\[6/8\] demonstration cohort planted_diabetes: (\d+) patients", out)
     assert cohort and int(cohort.group(1)) > 0
     flowchart = Path(re.search(r"^flowchart: (\S+\.html)$", out, re.M).group(1))

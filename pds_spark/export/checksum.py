@@ -60,6 +60,12 @@ class Checksums:
         rows = int(next(it))
         return cls(rows, {c.name: (int(next(it)), int(next(it) or 0)) for c in columns}, family)
 
+    def __add__(self, other: Checksums) -> Checksums:
+        """The checksums of two sets of rows together (counts and sums add up)."""
+        return Checksums(self.rows + other.rows,
+                         {k: (n + other.columns[k][0], s + other.columns[k][1]) for k, (n, s) in self.columns.items()},
+                         self.family)
+
     def differences(self, other: Checksums) -> list[str]:
         """What differs, `self` being the source: counts and column names, never values."""
         if other.family != self.family:
@@ -85,12 +91,16 @@ class Checksums:
                    data.get("family", "md5"))
 
 
-def checksums(df: DataFrame, columns: Sequence[Column], family: str = "md5") -> Checksums:
-    """The source's checksums: one aggregation over the frame."""
+def _aggregates(columns: Sequence[Column], family: str) -> list[SparkColumn]:
     parts = [F.count(F.lit(1))]
     for c in columns:
         text = canonical(c)
         parts += [F.count(text), F.coalesce(F.sum(hashed(text, family)), F.lit(0))]
-    row = df.agg(*parts).first()
+    return parts
+
+
+def checksums(df: DataFrame, columns: Sequence[Column], family: str = "md5") -> Checksums:
+    """The source's checksums: one aggregation over the frame."""
+    row = df.agg(*_aggregates(columns, family)).first()
     assert row is not None  # an aggregation has one row
     return Checksums.from_row(list(row), columns, family)

@@ -93,13 +93,18 @@ class Dialect:
     def hashed(self, text: str, family: str) -> str:
         raise NotImplementedError
 
-    def checksum_query(self, schema: str, table: str, columns: Sequence[Column], family: str = "md5") -> str:
-        """One row: the row count, then per column its non-null count and the sum of its hashes."""
+    def checksum_query(self, schema: str, table: str, columns: Sequence[Column], family: str = "md5",
+                       by: str | None = None) -> str:
+        """One row: the row count, then per column its non-null count and the sum of its hashes
+        (with `by`: one row a value of that column, the value first)."""
         parts = ["COUNT(*)"]
         for c in columns:
             text = self.canonical(c)
             parts += [f"COUNT({text})", f"COALESCE(SUM({self.hashed(text, family)}), 0)"]
-        return f"SELECT {', '.join(parts)} FROM {self.qualified(schema, table)}"
+        if by is None:
+            return f"SELECT {', '.join(parts)} FROM {self.qualified(schema, table)}"
+        return (f"SELECT {self.ident(by)}, {', '.join(parts)} FROM {self.qualified(schema, table)} "
+                f"GROUP BY {self.ident(by)}")
 
 
 class Postgres(Dialect):

@@ -119,6 +119,68 @@ class Replace:
     values: tuple[str, ...]
 
 
+@dataclass
+class _Stage:
+    """A table's stage in the workspace: made empty, checked, then published."""
+
+    control: Control
+    workspace: Workspace
+    table: str  # as the platform names it
+    columns: Sequence[Column]
+    replace: Replace | None = None
+
+    def __post_init__(self):
+        self.dialect = DIALECTS[self.workspace.kind]
+        self.schema = self.workspace.schema or ""
+        self.name = self.dialect.normal(self.table)
+        self.side, self.previous = "", None
+        if self.dialect is POSTGRES:
+            self.stage = POSTGRES.stage(self.name)
+            self.control.run(POSTGRES.prepare(self.schema, self.name, self.columns))
+        elif self.replace is not None:
+            self.stage = ORACLE.physical(self.name, "S")
+            self.control.run(ORACLE.prepare(self.schema, self.name, self.columns, "S",
+                                            _oracle_has(self.control, self.schema, self.stage)))
+        else:
+            self.side, self.previous, exists = _oracle_sides(self.control, self.schema, self.name)
+            self.stage = ORACLE.physical(self.name, self.side)
+            self.control.run(ORACLE.prepare(self.schema, self.name, self.columns, self.side, exists))
+        self.target = self.dialect.qualified(self.schema, self.stage)
+
+    def fail(self, why: str) -> ExportError:
+        _drop_quietly(self.control, self.dialect, self.schema, self.stage)
+        return ExportError(why)
+
+    def check_and_publish(self, source: Checksums, record: Sequence[str]) -> JdbcExport:
+        """The stage's checksums against the source's; published (with `record`) if they agree."""
+        query = self.dialect.checksum_query(self.schema, self.stage, self.columns, source.family)
+        arrived = Checksums.from_row(self.control.query(query)[0], self.columns, source.family)
+        differences = source.differences(arrived)
+        if differences:
+            raise self.fail(f"{self.table} arrived in workspace {self.workspace.name} different from its source, "
+                            f"nothing was published: {'; '.join(differences[:5])}")
+        d, schema, name, record = self.dialect, self.schema, self.name, list(record)
+        if self.replace is not None:
+            swap = d.replace_rows(schema, name, self.stage, self.replace.column, self.replace.values, self.columns)
+            self.control.run(swap + (record + [f"DROP TABLE {self.target}"] if d is POSTGRES else record))
+            if d is ORACLE:
+                _drop_quietly(self.control, d, schema, self.stage)
+        elif d is POSTGRES:
+            self.control.run(POSTGRES.publish(schema, name, self.workspace.role) + record)
+        else:
+            self.control.run(ORACLE.publish(schema, name, self.side, self.workspace.role, self.previous) + record)
+        return JdbcExport(f"{schema}.{name}" if schema else name, source.rows, source)
+
+
+def _load(df: DataFrame, stage: _Stage, login: Credentials, what: str) -> None:
+    try:
+        _rows(df, stage.dialect, stage.columns).write.format("jdbc").options(
+            **jdbc_options(stage.workspace, login, stage.target)).mode("append").save()
+    except Exception as e:  # noqa: BLE001 - the stage is never published; say why, without values
+        raise stage.fail(f"loading {what} into workspace {stage.workspace.name} failed, nothing was published "
+                         f"(a re-run starts again): {reason(e)}") from None
+
+
 def export_table(df: DataFrame, table: str, columns: Sequence[Column], workspace: Workspace, login: Credentials,
                  progress: Callable[[str], None] = log.info, *, replace: Replace | None = None,
                  record: Sequence[str] = (), family: str | None = None, expect_rows: int | None = None) -> JdbcExport:
@@ -128,57 +190,85 @@ def export_table(df: DataFrame, table: str, columns: Sequence[Column], workspace
     `replace`: only those rows of the existing table are replaced (in one transaction), the rest
     stays. `record`: statements run with the publication (PostgreSQL: in its transaction).
     `expect_rows`: the rows the source must have (else nothing is loaded)."""
-    dialect = DIALECTS[workspace.kind]
-    schema = workspace.schema or ""
-    name = dialect.normal(table)
     control = Control(workspace, login)
     try:
         family = family or control.checksum_family()
         progress(f"export {table} to {workspace.kind} workspace {workspace.name}")
-        side, previous = "", None
-        if dialect is POSTGRES:
-            stage = POSTGRES.stage(name)
-            control.run(POSTGRES.prepare(schema, name, columns))
-        elif replace is not None:
-            stage = ORACLE.physical(name, "S")
-            control.run(ORACLE.prepare(schema, name, columns, "S", _oracle_has(control, schema, stage)))
-        else:
-            side, previous, exists = _oracle_sides(control, schema, name)
-            stage = ORACLE.physical(name, side)
-            control.run(ORACLE.prepare(schema, name, columns, side, exists))
-        target = dialect.qualified(schema, stage)
-        source = checksums(df, columns, family)  # (measured: running it beside the load is slower)
+        stage = _Stage(control, workspace, table, columns, replace)
+        # the source's checksums by a job of their own: Spark's `observe` sees no row of a JDBC
+        # write (its rows go through an RDD), and a second job beside the load was no faster
+        source = checksums(df, columns, family)
         if expect_rows is not None and source.rows != expect_rows:
-            _drop_quietly(control, dialect, schema, stage)
-            raise ExportError(f"{table}: the source has {source.rows:,} rows where {expect_rows:,} were expected, "
-                              "nothing was published")
-        try:
-            _rows(df, dialect, columns).write.format("jdbc").options(
-                **jdbc_options(workspace, login, target)).mode("append").save()
-        except Exception as e:  # noqa: BLE001 - the stage is never published; say why, without values
-            _drop_quietly(control, dialect, schema, stage)
-            raise ExportError(f"loading {table} into workspace {workspace.name} failed, nothing was published "
-                              f"(a re-run starts again): {reason(e)}") from None
+            raise stage.fail(f"{table}: the source has {source.rows:,} rows where {expect_rows:,} were expected, "
+                             "nothing was published")
+        _load(df, stage, login, table)
         progress(f"export {table}: {source.rows:,} rows loaded, checking them in the database")
-        arrived = Checksums.from_row(control.query(dialect.checksum_query(schema, stage, columns, family))[0], columns,
-                                     family)
-        differences = source.differences(arrived)
-        if differences:
-            _drop_quietly(control, dialect, schema, stage)
-            raise ExportError(f"{table} arrived in workspace {workspace.name} different from its source, nothing "
-                              f"was published: {'; '.join(differences[:5])}")
-        if replace is not None:
-            swap = dialect.replace_rows(schema, name, stage, replace.column, replace.values, columns)
-            control.run(swap + (list(record) + [f"DROP TABLE {target}"] if dialect is POSTGRES else list(record)))
-            if dialect is ORACLE:
-                _drop_quietly(control, dialect, schema, stage)
-        elif dialect is POSTGRES:
-            control.run(POSTGRES.publish(schema, name, workspace.role) + list(record))
-        else:
-            control.run(ORACLE.publish(schema, name, side, workspace.role, previous) + list(record))
+        return stage.check_and_publish(source, record)
     finally:
         control.close()
-    return JdbcExport(f"{schema}.{name}" if schema else name, source.rows, source)
+
+
+@dataclass(frozen=True)
+class Part:
+    """One table of a split load: the rows of `df` whose split column holds `value`."""
+
+    value: str
+    table: str
+    record: Sequence[str] = ()
+    expect_rows: int | None = None
+
+
+def export_split(df: DataFrame, by: str, parts: Sequence[Part], columns: Sequence[Column], workspace: Workspace,
+                 login: Credentials, family: str, bulk: str,
+                 done: Callable[[Part, JdbcExport | ExportError], None]) -> None:
+    """Several tables from one frame (a per-year table each year of `df`'s column `by`): one
+    Spark load of every row into the workspace's `bulk` table, checked as a whole against the
+    source's checksums (one Spark pass); then, per part, in the database, its stage
+    filled from the bulk table, checked against the bulk table's rows of that value (one grouped
+    query gives them all) and published as `export_table` does. `done` hears each part's outcome."""
+    dialect = DIALECTS[workspace.kind]
+    schema = workspace.schema or ""
+    key = Column(by, "text", 16)
+    empty = Checksums(0, {c.name: (0, 0) for c in columns}, family)
+    control = Control(workspace, login)
+    try:
+        holding = _Stage(control, workspace, bulk, [*columns, key])
+        rows = df.select(*[c.name for c in columns], by)
+        source = checksums(rows, columns, family)
+        _load(rows, holding, login, bulk)
+        grouped = control.query(dialect.checksum_query(schema, holding.stage, columns, family, by))
+        held = {str(r[0]): Checksums.from_row(r[1:], columns, family) for r in grouped}
+        differences = source.differences(sum(held.values(), empty))
+        if differences:
+            raise holding.fail(f"{bulk} arrived in workspace {workspace.name} different from its source, nothing "
+                               f"was published: {'; '.join(differences[:5])}")
+        if any(v not in {p.value for p in parts} for v in held):
+            raise holding.fail(f"{bulk}: the frame holds values of {by} no part asks for")
+        names = ", ".join(dialect.ident(c.name) for c in columns)
+        for part in parts:
+            try:
+                expected = held.get(part.value, empty)
+                stage = _Stage(control, workspace, part.table, columns)
+                if part.expect_rows is not None and expected.rows != part.expect_rows:
+                    raise stage.fail(f"{part.table}: the source has {expected.rows:,} rows where "
+                                     f"{part.expect_rows:,} were expected, nothing was published")
+                control.run([f"INSERT INTO {stage.target} ({names}) SELECT {names} FROM {holding.target} "
+                             f"WHERE {dialect.ident(by)} = '{_plain(part.value)}'"])
+                done(part, stage.check_and_publish(expected, part.record))
+            except ExportError as e:
+                done(part, e)
+            except Exception as e:  # noqa: BLE001 - one part's fault stops only that part; said without values
+                control.conn.rollback()
+                done(part, ExportError(f"{part.table}: {reason(e)}, nothing was published"))
+        _drop_quietly(control, dialect, schema, holding.stage)
+    finally:
+        control.close()
+
+
+def _plain(value: str) -> str:
+    if not re.fullmatch(r"[A-Za-z0-9_-]+", value):
+        raise ExportError(f"{value!r} cannot split a load")
+    return value
 
 
 def _oracle_has(control: Control, schema: str, table: str) -> bool:

@@ -25,7 +25,7 @@ from pds_spark.catalog.model import is_templated
 from pds_spark.export.checksum import Checksums, checksums
 from pds_spark.export.columns import Column, ExportError
 from pds_spark.export.dialects import DIALECTS
-from pds_spark.export.jdbc import Control, Replace, export_table, reason
+from pds_spark.export.jdbc import Control, JdbcExport, Part, Replace, export_split, export_table, reason
 from pds_spark.export.workspaces import Workspace
 from pds_spark.ingest.ledger import loaded_periods
 from pds_spark.mirror import state
@@ -51,11 +51,12 @@ class Source:
     def signature(self) -> str:
         return signature(self.columns)
 
-    def rows(self, periods: Iterable[str]) -> DataFrame:
+    def rows(self, periods: Iterable[str], period_as: str | None = None) -> DataFrame:
+        """The mirrored columns of `periods` (and the period as `period_as`)."""
         df = self.frame
         if "_period" in df.columns:
             df = df.where(F.col("_period").isin(*periods))
-        return df.select(*self.selection)
+        return df.select(*self.selection, *([F.col("_period").alias(period_as)] if period_as else []))
 
 
 def source(spark: SparkSession, warehouse: Warehouse, catalogue: Catalogue, table: str, periodic: bool,
@@ -119,19 +120,56 @@ def mirror(spark: SparkSession, warehouse: Warehouse, catalogue: Catalogue, targ
         state.ensure(control, dialect, schema)
         mirrored = state.read(control, dialect, schema)
         family = control.checksum_family()
+        for left in state.clear_leftovers(control, dialect, schema):
+            progress(f"mirror {target.name}: dropped {left}, left by a stopped run")
     finally:
         control.close()
     names = sorted({t for t, _ in loaded} & (set(tables) if tables is not None else {t for t, _ in loaded}))
+    if not full:  # a table none of whose periods moved is not even read (a columns change waits for --full)
+        moved = {t for (t, p), (version, _) in loaded.items() if (t, p) not in mirrored or
+                 mirrored[(t, p)].version != version}
+        names = [t for t in names if t in moved]
     sources = {t: source(spark, warehouse, catalogue, t, _periodic(t, loaded), lineage) for t in names}
     units = plan(loaded, mirrored, {t: s.signature for t, s in sources.items()}, full, names)
-    done = MirrorRun(target.name, len(units), sum(1 for k in loaded if k[0] in sources) - sum(len(u.periods)
-                                                                                              for u in units),
-                     orphans=orphans(loaded, mirrored))
-    progress(f"mirror {target.name}: {len(units)} table(s) to send, {done.current} (table, period) up to date")
+    considered = {t for t, _ in loaded} & (set(tables) if tables is not None else {t for t, _ in loaded})
+    run = MirrorRun(target.name, len(units), sum(1 for k in loaded if k[0] in considered) - sum(len(u.periods)
+                                                                                                for u in units),
+                    orphans=orphans(loaded, mirrored))
+    progress(f"mirror {target.name}: {len(units)} table(s) to send, {run.current} (table, period) up to date")
     lock, count = threading.Lock(), [0]
 
-    def send(unit: Unit) -> Outcome:
-        src, began = sources[unit.source], time.monotonic()
+    def told(outcome: Outcome) -> Outcome:
+        with lock:
+            count[0] += 1
+            unit = outcome.unit
+            how = "FAILED" if outcome.error else (f"{outcome.rows:,} rows" + (
+                f", periods {', '.join(unit.periods)} replaced" if unit.replace else ""))
+            progress(f"mirror [{count[0]}/{len(units)}] {unit.target}: {how} ({outcome.seconds:.1f} s)")
+        return outcome
+
+    def send(group: list[Unit]) -> list[Outcome]:
+        src, began = sources[group[0].source], time.monotonic()
+        if len(group) > 1:  # a per-year source: one Spark load for all its years, split in the database
+            by_part: dict[str, Outcome] = {}
+
+            def done(part: Part, result: JdbcExport | ExportError) -> None:
+                unit = next(u for u in group if u.target == part.table)
+                by_part[part.table] = told(Outcome(unit, None if isinstance(result, ExportError) else result.rows,
+                                                   time.monotonic() - began,
+                                                   str(result) if isinstance(result, ExportError) else None))
+
+            parts = [Part(u.periods[0], u.target, state.record(dialect, schema, u, src.signature), u.total)
+                     for u in group]
+            try:
+                export_split(src.rows([u.periods[0] for u in group], PERIOD_COLUMN), PERIOD_COLUMN, parts,
+                             src.columns, target, login, family, f"{src.name}__bulk", done)
+            except Exception as e:  # noqa: BLE001 - the parts not yet published fail together; re-run retries
+                why = str(e) if isinstance(e, ExportError) else reason(e)
+                for u in group:
+                    if u.target not in by_part:
+                        by_part[u.target] = told(Outcome(u, None, time.monotonic() - began, why))
+            return [by_part[u.target] for u in group]
+        unit = group[0]
         outcome = Outcome(unit)
         try:
             sent = export_table(src.rows(unit.periods), unit.target, src.columns, target, login, log.debug,
@@ -144,16 +182,21 @@ def mirror(spark: SparkSession, warehouse: Warehouse, catalogue: Catalogue, targ
         except Exception as e:  # noqa: BLE001 - one table's fault stops only that table; said without values
             outcome.error = reason(e)
         outcome.seconds = time.monotonic() - began
-        with lock:
-            count[0] += 1
-            how = "FAILED" if outcome.error else (f"{outcome.rows:,} rows" + (
-                f", periods {', '.join(unit.periods)} replaced" if unit.replace else ""))
-            progress(f"mirror [{count[0]}/{len(units)}] {unit.target}: {how} ({outcome.seconds:.1f} s)")
-        return outcome
+        return [told(outcome)]
 
+    split: dict[str, list[Unit]] = {}
+    groups: list[list[Unit]] = []
+    for u in units:
+        if is_templated(u.source) and not u.replace:
+            split.setdefault(u.source, []).append(u)
+        else:
+            groups.append([u])
+    groups = sorted([*groups, *split.values()], key=lambda g: -sum(u.total for u in g))  # the largest first
     with ThreadPoolExecutor(max(1, parallel)) as pool:
-        done.outcomes = list(pool.map(send, units))
-    return done
+        done_all = [o for outcomes in pool.map(send, groups) for o in outcomes]
+    order = {u: i for i, u in enumerate(units)}
+    run.outcomes = sorted(done_all, key=lambda o: order[o.unit])
+    return run
 
 
 # -- reconciliation --------------------------------------------------------------------------
@@ -188,11 +231,14 @@ def _database_rows(control: Control, dialect, schema: str, target: str, periodic
 
 
 def reconcile(spark: SparkSession, warehouse: Warehouse, catalogue: Catalogue, target: Workspace, *, lineage: str,
-              with_checksums: bool = False, progress: Callable[[str], None] = log.info) -> list[PeriodState]:
-    """Every (table, period) of the ledger against the Delta table and the target, and what the
-    target holds that the ledger does not know."""
+              with_checksums: bool = False, tables: Iterable[str] | None = None,
+              progress: Callable[[str], None] = log.info) -> list[PeriodState]:
+    """Every (table, period) of the ledger (of `tables`) against the Delta table and the target,
+    and what the target holds that the ledger does not know."""
     dialect, schema, login = DIALECTS[target.kind], target.schema or "", target.login()
-    loaded = {k: v for k, v in loaded_periods(spark, warehouse.ledger).items() if k[0] in set(warehouse.snds_tables())}
+    wanted = set(tables) if tables is not None else set(warehouse.snds_tables())
+    loaded = {k: v for k, v in loaded_periods(spark, warehouse.ledger).items()
+              if k[0] in wanted and k[0] in set(warehouse.snds_tables())}
     control = _control(target, login)
     out: list[PeriodState] = []
     try:
@@ -232,7 +278,7 @@ def reconcile(spark: SparkSession, warehouse: Warehouse, catalogue: Catalogue, t
             progress(f"reconcile [{i}/{len(tables)}] {t}: "
                      + ", ".join(f"{sum(s.status == k for s in out if s.source == t)} {k}" for k in STATUSES
                                  if any(s.status == k for s in out if s.source == t)))
-        for t, p in orphans(loaded, mirrored):
+        for t, p in orphans(loaded, {k: m for k, m in mirrored.items() if k[0] in wanted}):
             out.append(PeriodState(t, p, mirrored[(t, p)].target, None, None, None, mirrored[(t, p)].version, None,
                                    "not in the ledger", "the target holds it; the warehouse's ledger does not"))
     finally:

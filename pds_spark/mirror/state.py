@@ -44,3 +44,19 @@ def record(dialect: Dialect, schema: str, unit: Unit, signature: str) -> list[st
         out.append(f"INSERT INTO {table} ({names}) VALUES ('{unit.source}', '{period}', '{unit.target}', {version}, "
                    f"{n}, '{signature}', CURRENT_TIMESTAMP)")
     return out
+
+
+def clear_leftovers(control: Control, dialect: Dialect, schema: str) -> list[str]:
+    """Drop the stage and holding tables a stopped run left (one run at a time per target)."""
+    if dialect is POSTGRES:
+        found = [r[0] for r in control.query(
+            f"SELECT tablename FROM pg_tables WHERE schemaname = '{dialect.normal(schema)}' "
+            "AND tablename LIKE '%\\_\\_stage'")]
+        control.run([f"DROP TABLE IF EXISTS {dialect.qualified(schema, t)}" for t in found])
+    else:
+        found = [r[0] for r in control.query(
+            f"SELECT TABLE_NAME FROM ALL_TABLES WHERE OWNER = '{dialect.normal(schema)}' AND "
+            "(TABLE_NAME LIKE '%\\_\\_S' ESCAPE '\\' OR TABLE_NAME LIKE '%\\_\\_BULK\\_\\_%' ESCAPE '\\')")]
+        for t in found:
+            control.run([f"DROP TABLE {dialect.qualified(schema, t)} PURGE"])
+    return found
