@@ -48,6 +48,9 @@ def body(run: JobRun):
         known = ", ".join(sorted(t for t, w in targets.items() if w.is_database)) or "none"
         raise SettingsError(str(settings.targets), name, f"no such database target (known: {known})")
     target = targets[name]
+    unknown = sorted(set(a.tables or ()) - set(run.warehouse.snds_tables()))
+    if unknown:
+        raise SettingsError("--tables", "tables", f"not in the warehouse: {', '.join(unknown)}")
     run.record.parameters["target"] = name
     run.output(f"{target.url} schema {target.schema}")
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")

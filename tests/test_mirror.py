@@ -160,6 +160,10 @@ def not_up_to_date(root: Path) -> dict[tuple[str, str], str]:
 def test_the_warehouse_is_mirrored_reconciled_and_kept_up_to_date(spark, settings, corpus, home, postgres, caplog,
                                                                   capsys, request):
     wh, _, root = home
+    # errors that name their cause: an unknown target or table, checksums without --reconcile
+    assert run(home, "--target", "nowhere") == run(home, "--target", "portal", "--tables", "NO_SUCH") == 2
+    assert run(home, "--target", "portal", "--checksums") == 2
+    assert "not in the warehouse: NO_SUCH" in caplog.text and "no such database target" in caplog.text
     assert run(home, "--target", "portal") == 0
     got = tables_in(postgres, "snds")
     snds = sorted(p.name for p in (wh / "snds").iterdir())
@@ -199,8 +203,7 @@ def test_the_warehouse_is_mirrored_reconciled_and_kept_up_to_date(spark, setting
     assert run(home, "--target", "portal", "--reconcile") == 3
     found = not_up_to_date(root)
     assert list(found) == [("T_MCO19B", "2019")] and "the database holds" in found[("T_MCO19B", "2019")]
-    assert run(home, "--target", "portal", "--tables", "T_MCOaaB", "--full") == 0
-    assert run(home, "--target", "portal", "--reconcile") == 0
+    assert run(home, "--target", "portal", "--tables", "T_MCOaaB", "--full") == 0  # T_MCO19B whole again
     assert run(home, "--target", "portal", "--reconcile", "--checksums", "--tables", "IR_BEN_R", "T_MCOaaB") == 3
     assert not_up_to_date(root) == {("IR_BEN_R", "-"): "BEN_SEX_COD: values differ (checksum)"}
     # the credentials: in no output, log line (Spark's included), report or audit record

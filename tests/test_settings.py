@@ -17,7 +17,8 @@ def _copy(tmp_path: Path, extra: str) -> Path:
             .replace('"quality.toml"', f'"{CONF.parent}/quality.toml"')
             .replace('"catalog.toml"', f'"{CONF.parent}/catalog.toml"')
             .replace('"pseudonymisation.toml"', f'"{CONF.parent}/pseudonymisation.toml"')
-            .replace('"workspaces.toml"', f'"{CONF.parent}/workspaces.toml"') + extra)
+            .replace('"workspaces.toml"', f'"{CONF.parent}/workspaces.toml"')
+            .replace('"mirrors.toml"', f'"{CONF.parent}/mirrors.toml"') + extra)
     path = tmp_path / "pds.toml"
     path.write_text(text)
     return path
