@@ -102,10 +102,6 @@ class MirrorRun:
         return lines
 
 
-def _control(target: Workspace, login) -> Control:
-    return Control(target, login)
-
-
 def mirror(spark: SparkSession, warehouse: Warehouse, catalogue: Catalogue, target: Workspace, *, lineage: str,
            parallel: int, full: bool = False, tables: Iterable[str] | None = None,
            progress: Callable[[str], None] = log.info) -> MirrorRun:
@@ -114,8 +110,9 @@ def mirror(spark: SparkSession, warehouse: Warehouse, catalogue: Catalogue, targ
     if not target.is_database:
         raise ExportError(f"target {target.name} is a {target.kind} workspace, not a database")
     dialect, schema, login = DIALECTS[target.kind], target.schema or "", target.login()
-    loaded = {k: v for k, v in loaded_periods(spark, warehouse.ledger).items() if k[0] in set(warehouse.snds_tables())}
-    control = _control(target, login)
+    present = set(warehouse.snds_tables())
+    loaded = {k: v for k, v in loaded_periods(spark, warehouse.ledger).items() if k[0] in present}
+    control = Control(target, login)
     try:
         state.ensure(control, dialect, schema)
         mirrored = state.read(control, dialect, schema)
@@ -236,10 +233,10 @@ def reconcile(spark: SparkSession, warehouse: Warehouse, catalogue: Catalogue, t
     """Every (table, period) of the ledger (of `tables`) against the Delta table and the target,
     and what the target holds that the ledger does not know."""
     dialect, schema, login = DIALECTS[target.kind], target.schema or "", target.login()
-    wanted = set(tables) if tables is not None else set(warehouse.snds_tables())
-    loaded = {k: v for k, v in loaded_periods(spark, warehouse.ledger).items()
-              if k[0] in wanted and k[0] in set(warehouse.snds_tables())}
-    control = _control(target, login)
+    present = set(warehouse.snds_tables())
+    wanted = set(tables) if tables is not None else present
+    loaded = {k: v for k, v in loaded_periods(spark, warehouse.ledger).items() if k[0] in wanted and k[0] in present}
+    control = Control(target, login)
     out: list[PeriodState] = []
     try:
         state.ensure(control, dialect, schema)
