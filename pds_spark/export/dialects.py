@@ -36,6 +36,13 @@ MD5_PREFIX = 15  # hex digits of an MD5 summed per column: 60 bits, exact in eve
 FAMILIES = ("crc32", "md5")
 
 
+def plain_value(value: str) -> str:
+    """A value written into SQL text as a literal: letters, digits, _ and - only (a period)."""
+    if not re.fullmatch(r"[A-Za-z0-9_-]+", value):
+        raise ExportError(f"{value!r} is not a plain value (letters, digits, _ and - only)")
+    return value
+
+
 @dataclass(frozen=True)
 class Dialect:
     name: str
@@ -78,10 +85,10 @@ class Dialect:
                      columns: Sequence[Column]) -> list[str]:
         """The rows of `table` whose `column` is in `values` replaced by the stage's rows (one
         transaction's DML: readers see the old rows or the new ones)."""
-        if not values or any(not re.fullmatch(r"[A-Za-z0-9_-]+", v) for v in values):
+        if not values:
             raise ExportError(f"{table}: rows to replace need plain values of {column}")
         target, names = self.qualified(schema, table), ", ".join(self.ident(c.name) for c in columns)
-        listed = ", ".join(f"'{v}'" for v in values)
+        listed = ", ".join(f"'{plain_value(v)}'" for v in values)
         return [f"DELETE FROM {target} WHERE {self.ident(column)} IN ({listed})",
                 f"INSERT INTO {target} ({names}) SELECT {names} FROM {self.qualified(schema, stage)}"]
 

@@ -19,7 +19,7 @@ from pyspark.sql import DataFrame
 
 from pds_spark.export.checksum import Checksums, checksums
 from pds_spark.export.columns import Column, ExportError
-from pds_spark.export.dialects import DIALECTS, ORACLE, POSTGRES
+from pds_spark.export.dialects import DIALECTS, ORACLE, POSTGRES, plain_value
 from pds_spark.export.workspaces import Credentials, Workspace
 
 log = logging.getLogger("pds.export")
@@ -253,7 +253,7 @@ def export_split(df: DataFrame, by: str, parts: Sequence[Part], columns: Sequenc
                     raise stage.fail(f"{part.table}: the source has {expected.rows:,} rows where "
                                      f"{part.expect_rows:,} were expected, nothing was published")
                 control.run([f"INSERT INTO {stage.target} ({names}) SELECT {names} FROM {holding.target} "
-                             f"WHERE {dialect.ident(by)} = '{_plain(part.value)}'"])
+                             f"WHERE {dialect.ident(by)} = '{plain_value(part.value)}'"])
                 done(part, stage.check_and_publish(expected, part.record))
             except ExportError as e:
                 done(part, e)
@@ -263,12 +263,6 @@ def export_split(df: DataFrame, by: str, parts: Sequence[Part], columns: Sequenc
         _drop_quietly(control, dialect, schema, holding.stage)
     finally:
         control.close()
-
-
-def _plain(value: str) -> str:
-    if not re.fullmatch(r"[A-Za-z0-9_-]+", value):
-        raise ExportError(f"{value!r} cannot split a load")
-    return value
 
 
 def _oracle_has(control: Control, schema: str, table: str) -> bool:

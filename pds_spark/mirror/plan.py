@@ -102,16 +102,12 @@ def plan(loaded: Mapping[tuple[str, str], tuple[int, int]], mirrored: Mapping[tu
     units = []
     for t, periods in sorted(by_table.items()):
         sig = signatures[t]
-
-        def stale(p: str) -> bool:
-            m = mirrored.get((t, p))  # noqa: B023 - used within this iteration
-            return full or m is None or m.version != loaded[(t, p)][0] or m.signature != sig  # noqa: B023
-
+        changed = sorted(p for p in periods if full or (t, p) not in mirrored
+                         or mirrored[(t, p)].version != loaded[(t, p)][0] or mirrored[(t, p)].signature != sig)
         if is_templated(t):
             units += [Unit(t, target_name(t, p), (p,), (loaded[(t, p)][0],), (loaded[(t, p)][1],), False)
-                      for p in sorted(periods) if stale(p)]
+                      for p in changed]
             continue
-        changed = sorted(p for p in periods if stale(p))
         if not changed:
             continue
         known = [p for p in periods if (t, p) in mirrored and mirrored[(t, p)].signature == sig]

@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -121,14 +122,14 @@ def mirror(spark: SparkSession, warehouse: Warehouse, catalogue: Catalogue, targ
             progress(f"mirror {target.name}: dropped {left}, left by a stopped run")
     finally:
         control.close()
-    names = sorted({t for t, _ in loaded} & (set(tables) if tables is not None else {t for t, _ in loaded}))
+    considered = {t for t, _ in loaded} & (set(tables) if tables is not None else {t for t, _ in loaded})
+    names = sorted(considered)
     if not full:  # a table none of whose periods moved is not even read (a columns change waits for --full)
         moved = {t for (t, p), (version, _) in loaded.items() if (t, p) not in mirrored or
                  mirrored[(t, p)].version != version}
         names = [t for t in names if t in moved]
     sources = {t: source(spark, warehouse, catalogue, t, _periodic(t, loaded), lineage) for t in names}
     units = plan(loaded, mirrored, {t: s.signature for t, s in sources.items()}, full, names)
-    considered = {t for t, _ in loaded} & (set(tables) if tables is not None else {t for t, _ in loaded})
     run = MirrorRun(target.name, len(units), sum(1 for k in loaded if k[0] in considered) - sum(len(u.periods)
                                                                                                 for u in units),
                     orphans=orphans(loaded, mirrored))
@@ -252,6 +253,7 @@ def reconcile(spark: SparkSession, warehouse: Warehouse, catalogue: Catalogue, t
                 name = target_name(t, p)
                 if name not in found:
                     found[name] = _database_rows(control, dialect, schema, name, src.periodic)
+            mine: list[PeriodState] = []
             for p in periods:
                 version, rows = loaded[(t, p)]
                 m: Mirrored | None = mirrored.get((t, p))
@@ -268,13 +270,14 @@ def reconcile(spark: SparkSession, warehouse: Warehouse, catalogue: Catalogue, t
                     status, detail = "different", f"the warehouse holds {delta.get(p, 0)} rows, the ledger {rows}"
                 elif db_rows != rows:
                     status, detail = "different", f"the database holds {db_rows} rows, the ledger {rows}"
-                out.append(PeriodState(t, p, name, version, rows, delta.get(p, 0), m.version if m else None, db_rows,
-                                       status, detail))
+                mine.append(PeriodState(t, p, name, version, rows, delta.get(p, 0), m.version if m else None,
+                                        db_rows, status, detail))
             if with_checksums:
-                _compare_checksums(control, dialect, schema, src, [s for s in out if s.source == t], family)
-            progress(f"reconcile [{i}/{len(tables)}] {t}: "
-                     + ", ".join(f"{sum(s.status == k for s in out if s.source == t)} {k}" for k in STATUSES
-                                 if any(s.status == k for s in out if s.source == t)))
+                _compare_checksums(control, dialect, schema, src, mine, family)
+            out += mine
+            counted = Counter(s.status for s in mine)
+            progress(f"reconcile [{i}/{len(tables)}] {t}: " + ", ".join(f"{counted[k]} {k}" for k in STATUSES
+                                                                         if counted[k]))
         for t, p in orphans(loaded, {k: m for k, m in mirrored.items() if k[0] in wanted}):
             out.append(PeriodState(t, p, mirrored[(t, p)].target, None, None, None, mirrored[(t, p)].version, None,
                                    "not in the ledger", "the target holds it; the warehouse's ledger does not"))
