@@ -16,6 +16,8 @@ large:  a --large-rows ER_PRS_F (the pseudonym, act, quantity, amount and three 
         (checksums, stage, load, checksums by the database, swap, state) against a plain append
         with the driver's defaults into a dropped table: target >= 0.6. Medians of --repeats
         after a warm-up run.
+floor:  40 Delta tables of 5 rows read by Spark one by one and as one union (a noop write), and
+        the source checksums of each: the per-source cost no incremental run can go under.
 """
 
 from __future__ import annotations
@@ -209,6 +211,43 @@ def bench_large(spark, settings, catalogue, server, work: Path, rows: int, repea
             "ratio (plain / ours)": round(t_plain / t_ours, 2)}
 
 
+def bench_floor(spark, work: Path, tables: int, repeats: int) -> dict:
+    """Spark's cost of reading a small Delta table at all, one by one and as one union: the
+    floor under any per-source work of an incremental run."""
+    from functools import reduce
+
+    from pyspark.sql import functions as F
+
+    from pds_spark.export.checksum import checksums
+    from pds_spark.export.columns import Column
+
+    paths, columns = [], [Column(f"C{i}", "text", 20) for i in range(40)]
+    for t in range(tables):
+        path = str(work / "floor" / f"t{t}")
+        spark.range(5).select(*[F.concat(F.lit(f"v{i}-"), F.col("id")).alias(f"C{i}") for i in range(40)],
+                              F.lit("2020").alias("_period")).write.format("delta").save(path)
+        paths.append(path)
+
+    def one_by_one() -> None:
+        for p in paths:
+            spark.read.format("delta").load(p).select("C0").write.format("noop").mode("overwrite").save()
+
+    def as_union() -> None:
+        frames = [spark.read.format("delta").load(p).select(F.lit(i).alias("k"), "C0") for i, p in enumerate(paths)]
+        reduce(lambda a, b: a.unionAll(b), frames).write.format("noop").mode("overwrite").save()
+
+    def checksummed() -> None:
+        for p in paths:
+            checksums(spark.read.format("delta").load(p).drop("_period"), columns, "crc32")
+
+    one_by_one(), as_union(), checksummed()
+    out = {"tables": tables}
+    for name, fn in (("read one by one", one_by_one), ("read as one union", as_union),
+                     ("checksums (40 columns)", checksummed)):
+        out[f"{name}, s a table"] = round(median([timed(fn) for _ in range(repeats)]) / tables, 3)
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--years", type=int, default=22)
@@ -216,7 +255,8 @@ def main() -> None:
     parser.add_argument("--parallel", type=int, default=2, help="tables at a time, ours and plain")
     parser.add_argument("--large-rows", type=int, default=10_000_000)
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--parts", nargs="+", choices=["tables", "large"], default=["tables", "large"])
+    parser.add_argument("--parts", nargs="+", choices=["tables", "large", "floor"],
+                        default=["tables", "large", "floor"])
     a = parser.parse_args()
     os.environ.setdefault("XDG_RUNTIME_DIR", tempfile.mkdtemp(prefix="xdg-"))
     os.environ["PDS_BENCH_PG_USER"], os.environ["PDS_BENCH_PG_PASSWORD"] = "bench", PASSWORD
@@ -236,6 +276,9 @@ def main() -> None:
         if "large" in a.parts:
             result["large"] = bench_large(spark, settings, catalogue, server, work, a.large_rows, a.repeats)
             print(f"large ER_PRS_F: {result['large']} (target >= 0.6)", flush=True)
+        if "floor" in a.parts:
+            result["floor"] = bench_floor(spark, work, 40, a.repeats)
+            print(f"floor: {result['floor']}", flush=True)
         record("mirror", result)
     finally:
         server.stop()

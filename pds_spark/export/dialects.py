@@ -132,7 +132,7 @@ class Postgres(Dialect):
     def canonical(self, c: Column) -> str:
         col = self.ident(c.name)
         return {"text": f"NULLIF({col}, '')", "integer": f"{col}::text", "decimal": f"{col}::text",
-                "float": f"round({col}::numeric, 6)::text", "date": f"to_char({col}, 'YYYY-MM-DD')",
+                "float": f"round({col}::numeric, 6)::text", "date": f"{col}::text",  # ISO DateStyle: jdbc.Control sets it
                 "timestamp": f"to_char({col}, 'YYYY-MM-DD HH24:MI:SS')",
                 "boolean": f"CASE WHEN {col} THEN '1' WHEN NOT {col} THEN '0' END"}[c.kind]
 

@@ -38,6 +38,7 @@ class Control:
                 self.conn = pg8000.dbapi.connect(user=login.user, password=login.password, host=where["host"],
                                                  port=int(where["port"]), database=where["database"],
                                                  application_name="pds-export")
+                self.run(["SET DateStyle = ISO, YMD"])  # a date's text is yyyy-mm-dd (the checksums')
             else:
                 import oracledb
 
