@@ -1,0 +1,139 @@
+"""Fellegi-Sunter: for each comparison level, m (how often true matches show it) and u (how
+often non-matches do); a pair's match weight is log2 of the prior odds plus, per comparison,
+log2(m/u) of its level (a missing value weighs nothing).
+
+u comes from a reproducible random sample of pairs (nearly all of them non-matches); m and the
+prior from expectation-maximisation over the blocked pairs. EM runs on the pairs' comparison
+vectors counted by Spark (one row a distinct vector: bounded by the product of the levels, not by
+the pairs), so the driver's memory does not grow with the pairs.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+
+from pds_spark.linkage.comparisons import Comparison, LinkageError, gamma
+
+Vectors = list[tuple[tuple[int, ...], int]]  # (one level a comparison, pairs showing it)
+FLOOR = 1e-6  # no probability of a level is taken as exactly 0 (its weight would be infinite)
+
+
+@dataclass(frozen=True)
+class Parameters:
+    prior: float  # the share of matches among the blocked pairs
+    m: dict[str, tuple[float, ...]]  # per comparison, per level (level 0, missing, unused)
+    u: dict[str, tuple[float, ...]]
+
+    def weights(self) -> dict[str, tuple[float, ...]]:
+        """log2(m/u) per comparison and level; 0 for a missing value."""
+        return {k: (0.0, *(math.log2(max(m, FLOOR) / max(u, FLOOR)) for m, u in zip(ms[1:], self.u[k][1:])))
+                for k, ms in self.m.items()}
+
+    @property
+    def prior_weight(self) -> float:
+        p = min(max(self.prior, FLOOR), 1 - FLOOR)
+        return math.log2(p / (1 - p))
+
+
+def comparison_vectors(pairs: DataFrame, comparisons: Sequence[Comparison]) -> Vectors:
+    """The pairs' comparison vectors and how many pairs show each (one aggregation)."""
+    names = [gamma(c.name) for c in comparisons]
+    levelled = pairs.select(*[c.level() for c in comparisons]) if not set(names) <= set(pairs.columns) else pairs
+    rows = levelled.groupBy(*names).count().collect()  # one row a distinct vector: at most the product of levels
+    return [(tuple(int(r[n]) for n in names), int(r["count"])) for r in rows]
+
+
+def level_shares(vectors: Vectors, comparisons: Sequence[Comparison]) -> dict[str, tuple[float, ...]]:
+    """Per comparison, each level's share among the pairs where neither value is missing."""
+    out = {}
+    for k, c in enumerate(comparisons):
+        counts = [0] * c.levels
+        for vector, n in vectors:
+            counts[vector[k]] += n
+        seen = sum(counts[1:])
+        out[c.name] = (0.0, *((n / seen) if seen else 1 / (c.levels - 1) for n in counts[1:]))
+    return out
+
+
+def random_pairs(left: DataFrame, right: DataFrame, pairs: int, seed: int) -> DataFrame:
+    """About `pairs` pairs drawn at random (the same for the same seed and inputs): a sample of
+    each side, crossed."""
+    n_left, n_right = left.count(), right.count()
+    if not n_left or not n_right:
+        raise LinkageError("an input has no row: nothing to estimate u from")
+    side = math.sqrt(pairs)
+    lhs = left.sample(fraction=min(1.0, side / n_left), seed=seed)
+    rhs = right.sample(fraction=min(1.0, side / n_right), seed=seed + 1)
+    return lhs.crossJoin(rhs)
+
+
+def starting_m(comparisons: Sequence[Comparison]) -> dict[str, tuple[float, ...]]:
+    """A start for EM: matches mostly at the most alike level, halving down the levels."""
+    out = {}
+    for c in comparisons:
+        raw = [0.5 ** i for i in range(c.levels - 1)]
+        out[c.name] = (0.0, *(x / sum(raw) for x in raw))
+    return out
+
+
+def expectation_maximisation(vectors: Vectors, comparisons: Sequence[Comparison], start: Parameters,
+                             fix_u: bool = True, iterations: int = 100,
+                             tolerance: float = 1e-7) -> tuple[Parameters, int]:
+    """m and the prior (and u unless `fix_u`) that best explain the counted vectors; returns
+    them with the iterations run."""
+    names = [c.name for c in comparisons]
+    m = {k: list(v) for k, v in start.m.items()}
+    u = {k: list(v) for k, v in start.u.items()}
+    prior = start.prior
+    total = sum(n for _, n in vectors)
+    if not total:
+        raise LinkageError("no pair to estimate from")
+    iteration = 0
+    while iteration < iterations:
+        iteration += 1
+        m_sum = {k: [0.0] * len(m[k]) for k in names}
+        u_sum = {k: [0.0] * len(u[k]) for k in names}
+        matched = 0.0
+        for vector, n in vectors:
+            pm, pu = prior, 1 - prior
+            for k, level in zip(names, vector):
+                if level:
+                    pm *= max(m[k][level], FLOOR)
+                    pu *= max(u[k][level], FLOOR)
+            p = pm / (pm + pu)
+            matched += n * p
+            for k, level in zip(names, vector):
+                m_sum[k][level] += n * p
+                u_sum[k][level] += n * (1 - p)
+        change = abs(matched / total - prior)
+        prior = matched / total
+        for k in names:
+            for store, sums in ((m, m_sum),) + (() if fix_u else ((u, u_sum),)):
+                seen = sum(sums[k][1:])
+                fresh = [0.0, *((s / seen) if seen else store[k][i + 1] for i, s in enumerate(sums[k][1:]))]
+                change = max(change, max(abs(a - b) for a, b in zip(fresh, store[k])))
+                store[k] = fresh
+        if change < tolerance:
+            break
+    return Parameters(prior, {k: tuple(v) for k, v in m.items()}, {k: tuple(v) for k, v in u.items()}), iteration
+
+
+def score(pairs: DataFrame, comparisons: Sequence[Comparison], params: Parameters) -> DataFrame:
+    """The pairs with each comparison's level (`gamma_<name>`) and weight (`weight_<name>`),
+    the match weight and the match probability: native expressions only."""
+    weights = params.weights()
+    levelled = pairs if all(gamma(c.name) in pairs.columns for c in comparisons) else \
+        pairs.select("*", *[c.level() for c in comparisons])
+    parts = [F.element_at(F.array(*[F.lit(w) for w in weights[c.name]]), F.col(gamma(c.name)) + 1)
+             .alias(f"weight_{c.name}") for c in comparisons]
+    weighed = levelled.select("*", *parts)
+    total = F.lit(params.prior_weight)
+    for c in comparisons:
+        total = total + F.col(f"weight_{c.name}")
+    return weighed.withColumn("match_weight", total) \
+        .withColumn("match_probability", F.lit(1.0) / (F.lit(1.0) + F.pow(F.lit(2.0), -F.col("match_weight"))))

@@ -1,0 +1,147 @@
+"""A linkage spec: the inputs' id columns, the blocking rules, the comparisons and their
+levels, the limits and thresholds. Written in conf/linkage/*.toml or built in Python (the
+same object); checked when loaded, with errors that name the file and the key, and against
+the inputs before anything runs."""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+
+from pds_spark.errors import SettingsError
+from pds_spark.linkage.blocking import BlockingRule
+from pds_spark.linkage.comparisons import KINDS, Comparison, LinkageError, compared_columns
+from pds_spark.sqltext import quoted
+
+NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+@dataclass(frozen=True)
+class LinkageSpec:
+    name: str
+    left_id: str
+    right_id: str
+    blocking: tuple[BlockingRule, ...]
+    comparisons: tuple[Comparison, ...]
+    max_pairs: int = 50_000_000
+    max_block_share: float = 0.5
+    threshold: float = 0.9  # match probability from which a pair is a link
+    u_sample_pairs: int = 1_000_000
+    seed: int = 42
+    em_iterations: int = 100
+
+    @property
+    def columns(self) -> list[str]:
+        """The columns both inputs need (besides their ids)."""
+        return sorted(set(compared_columns(self.comparisons)).union(*[r.columns for r in self.blocking]))
+
+    def check_inputs(self, left: DataFrame, right: DataFrame) -> None:
+        """Every named column on both sides, and ids that name one row each."""
+        for side, df, id_column in (("left", left, self.left_id), ("right", right, self.right_id)):
+            missing = [c for c in [id_column, *self.columns] if c not in df.columns]
+            if missing:
+                raise LinkageError(f"linkage {self.name}: the {side} input has no column {', '.join(missing)} "
+                                   f"(it has {', '.join(df.columns)})")
+            twice = (df.groupBy(F.col(quoted(id_column))).count().where("count > 1")
+                     .agg(F.count(F.lit(1)).alias("ids"), F.sum("count").alias("rows")).first())
+            if twice and twice["ids"]:
+                raise LinkageError(f"linkage {self.name}: the {side} input's id column {id_column} is not unique "
+                                   f"({twice['ids']:,} ids held by {twice['rows']:,} rows)")
+
+
+def _get(table: Mapping, key: str, where: str, path: str, kind: type | tuple[type, ...], default: object = ...):
+    if key not in table:
+        if default is ...:
+            raise SettingsError(where, f"{path}{key}", "missing")
+        return default
+    value = table[key]
+    if not isinstance(value, kind) or isinstance(value, bool) and kind is not bool:
+        raise SettingsError(where, f"{path}{key}", f"expected {getattr(kind, '__name__', kind)}, got {value!r}")
+    return value
+
+
+def _name(value: str, where: str, key: str) -> str:
+    if not NAME.fullmatch(value):
+        raise SettingsError(where, key, f"{value!r} is not a column name (letters, digits, _)")
+    return value
+
+
+def spec_from_mapping(data: Mapping, where: str) -> LinkageSpec:
+    """The spec in `data` (a parsed TOML file), errors naming `where` and the key."""
+    unknown = set(data) - {"linkage", "blocking", "comparison"}
+    if unknown:
+        raise SettingsError(where, sorted(unknown)[0], "unknown section (linkage, blocking, comparison)")
+    head = _get(data, "linkage", where, "", dict)
+    known = {"name", "left_id", "right_id", "max_pairs", "max_block_share", "threshold", "u_sample_pairs", "seed",
+             "em_iterations"}
+    for key in head:
+        if key not in known:
+            raise SettingsError(where, f"linkage.{key}", f"unknown key (one of {', '.join(sorted(known))})")
+    rules = []
+    for i, rule in enumerate(_get(data, "blocking", where, "", list)):
+        key = f"blocking[{i}]"
+        cols = _get(rule, "columns", where, f"{key}.", list)
+        if not cols or not all(isinstance(c, str) for c in cols):
+            raise SettingsError(where, f"{key}.columns", "expected a non-empty list of column names")
+        try:
+            rules.append(BlockingRule(tuple(_name(c, where, f"{key}.columns") for c in cols)))
+        except LinkageError as e:
+            raise SettingsError(where, f"{key}.columns", str(e)) from None
+    if not rules:
+        raise SettingsError(where, "blocking", "at least one rule: without, every pair would be compared")
+    comparisons = []
+    for i, raw in enumerate(_get(data, "comparison", where, "", list)):
+        key = f"comparison[{i}]"
+        for k in raw:
+            if k not in ("name", "column", "kind", "thresholds", "swapped_day_month"):
+                raise SettingsError(where, f"{key}.{k}", "unknown key (name, column, kind, thresholds, "
+                                                          "swapped_day_month)")
+        kind = _get(raw, "kind", where, f"{key}.", str)
+        if kind not in KINDS:
+            raise SettingsError(where, f"{key}.kind", f"{kind!r} is not one of {', '.join(KINDS)}")
+        column = _name(_get(raw, "column", where, f"{key}.", str), where, f"{key}.column")
+        thresholds = _get(raw, "thresholds", where, f"{key}.", list, [])
+        if not all(isinstance(t, (int, float)) and not isinstance(t, bool) for t in thresholds):
+            raise SettingsError(where, f"{key}.thresholds", f"expected numbers, got {thresholds!r}")
+        try:
+            comparisons.append(Comparison(_name(_get(raw, "name", where, f"{key}.", str, column), where, f"{key}.name"),
+                                          column, kind, tuple(float(t) for t in thresholds),
+                                          _get(raw, "swapped_day_month", where, f"{key}.", bool, False)))
+        except LinkageError as e:
+            raise SettingsError(where, key, str(e)) from None
+    if not comparisons:
+        raise SettingsError(where, "comparison", "at least one comparison")
+    if len({c.name for c in comparisons}) != len(comparisons):
+        raise SettingsError(where, "comparison", "two comparisons have the same name")
+    share = float(_get(head, "max_block_share", where, "linkage.", (int, float), 0.5))
+    threshold = float(_get(head, "threshold", where, "linkage.", (int, float), 0.9))
+    if not 0 < share <= 1:
+        raise SettingsError(where, "linkage.max_block_share", f"expected a share in (0, 1], got {share}")
+    if not 0 < threshold < 1:
+        raise SettingsError(where, "linkage.threshold", f"expected a probability in (0, 1), got {threshold}")
+    counts = {k: _get(head, k, where, "linkage.", int, d) for k, d in
+              (("max_pairs", 50_000_000), ("u_sample_pairs", 1_000_000), ("seed", 42), ("em_iterations", 100))}
+    for k in ("max_pairs", "u_sample_pairs", "em_iterations"):
+        if counts[k] < 1:
+            raise SettingsError(where, f"linkage.{k}", f"expected a whole number >= 1, got {counts[k]}")
+    return LinkageSpec(_name(_get(head, "name", where, "linkage.", str), where, "linkage.name"),
+                       _name(_get(head, "left_id", where, "linkage.", str), where, "linkage.left_id"),
+                       _name(_get(head, "right_id", where, "linkage.", str), where, "linkage.right_id"),
+                       tuple(rules), tuple(comparisons), counts["max_pairs"], share, threshold,
+                       counts["u_sample_pairs"], counts["seed"], counts["em_iterations"])
+
+
+def load_spec(path: Path) -> LinkageSpec:
+    try:
+        data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise SettingsError(str(path), "linkage", "no such spec file") from None
+    except tomllib.TOMLDecodeError as e:
+        raise SettingsError(str(path), "linkage", f"not valid TOML: {e}") from None
+    return spec_from_mapping(data, str(path))

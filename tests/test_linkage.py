@@ -1,0 +1,200 @@
+"""Linkage: blocking (no pair twice, counted before it is built, refused over its limits),
+the similarity functions against a reference implementation, EM on counted vectors, specs."""
+
+from __future__ import annotations
+
+import itertools
+import math
+import random
+
+import pytest
+from pyspark.sql import functions as F
+
+from pds_spark.errors import SettingsError
+from pds_spark.linkage.blocking import DOMINANT_FLOOR, BlockingRule, RuleCount, candidate_pairs, check_budget, count_pairs
+from pds_spark.linkage.comparisons import Comparison, LinkageError, register_functions
+from pds_spark.linkage.model import Parameters, comparison_vectors, expectation_maximisation, score, starting_m
+from pds_spark.linkage.spec import LinkageSpec, spec_from_mapping
+
+# -- EM, without Spark -----------------------------------------------------------------------
+COMPARISONS = [Comparison("name", "name", "levenshtein", (1, 2)), Comparison("birth", "birth", "date", (30,)),
+               Comparison("city", "city", "prefix", (2,))]
+TRUE_M = {"name": (0.0, 0.85, 0.08, 0.04, 0.03), "birth": (0.0, 0.9, 0.07, 0.03), "city": (0.0, 0.8, 0.15, 0.05)}
+TRUE_U = {"name": (0.0, 0.002, 0.01, 0.03, 0.958), "birth": (0.0, 0.004, 0.08, 0.916),
+          "city": (0.0, 0.05, 0.2, 0.75)}
+
+
+def _population(pairs: int, prior: float, seed: int | None) -> list[tuple[tuple[int, ...], int]]:
+    """Counted vectors of a population drawn from TRUE_M / TRUE_U (exact expectations when
+    `seed` is None); 10 % of values missing."""
+    levels = [range(len(TRUE_M[c.name])) for c in COMPARISONS]
+    probs = {}
+    for vector in itertools.product(*levels):
+        pm, pu = prior, 1 - prior
+        for c, level in zip(COMPARISONS, vector):
+            pm *= 0.1 if level == 0 else 0.9 * TRUE_M[c.name][level]
+            pu *= 0.1 if level == 0 else 0.9 * TRUE_U[c.name][level]
+        probs[vector] = pm + pu
+    if seed is None:
+        return [(v, round(pairs * p)) for v, p in probs.items()]
+    rng = random.Random(seed)
+    drawn = rng.choices(list(probs), weights=list(probs.values()), k=pairs)
+    counts: dict[tuple[int, ...], int] = {}
+    for v in drawn:
+        counts[v] = counts.get(v, 0) + 1
+    return list(counts.items())
+
+
+def test_em_recovers_known_m_and_prior_with_u_fixed():
+    vectors = _population(2_000_000, 0.02, None)
+    start = Parameters(0.001, starting_m(COMPARISONS), TRUE_U)
+    found, iterations = expectation_maximisation(vectors, COMPARISONS, start, iterations=500, tolerance=1e-10)
+    assert iterations < 500
+    assert found.prior == pytest.approx(0.02, abs=2e-4)
+    for name, levels in TRUE_M.items():
+        assert found.m[name][1:] == pytest.approx(levels[1:], abs=2e-3), name
+
+
+def test_em_recovers_m_and_u_from_a_sample():
+    vectors = _population(300_000, 0.05, seed=11)
+    start = Parameters(0.01, starting_m(COMPARISONS), {c.name: (0.0, *[1 / (c.levels - 1)] * (c.levels - 1))
+                                                       for c in COMPARISONS})
+    found, _ = expectation_maximisation(vectors, COMPARISONS, start, fix_u=False, iterations=1000, tolerance=1e-9)
+    assert found.prior == pytest.approx(0.05, rel=0.05)
+    for name in TRUE_M:
+        assert found.m[name][1:] == pytest.approx(TRUE_M[name][1:], abs=0.02), name
+        assert found.u[name][1:] == pytest.approx(TRUE_U[name][1:], abs=0.01), name
+
+
+def test_weights_are_log_ratios_and_missing_weighs_nothing():
+    params = Parameters(0.2, {"name": (0.0, 0.9, 0.1)}, {"name": (0.0, 0.1, 0.9)})
+    assert params.weights()["name"] == pytest.approx((0.0, math.log2(9), -math.log2(9)))
+    assert params.prior_weight == pytest.approx(-2.0)
+
+
+# -- blocking --------------------------------------------------------------------------------
+def _people(spark, n: int, seed: int, id_name: str):
+    rng = random.Random(seed)
+    rows = [(f"{id_name}{i}", rng.choice([1, 2, None]), rng.choice(["1980-01", "1980-02", "1981-05", None]),
+             rng.choice(["75056", "75101", "13055", "69123", None]), rng.choice(["MARTIN", "MARTINS", "DUPONT"]))
+            for i in range(n)]
+    return spark.createDataFrame(rows, f"{id_name} string, sex int, birth_ym string, commune string, name string")
+
+
+RULES = (BlockingRule(("sex", "birth_ym")), BlockingRule(("commune",)), BlockingRule(("birth_ym", "commune")),
+         BlockingRule(("name", "sex")))
+
+
+def test_blocking_counts_equal_the_pairs_built_and_no_pair_is_built_twice(spark):
+    left, right = _people(spark, 70, 1, "a"), _people(spark, 60, 2, "b")
+    counts = count_pairs(left, right, RULES)
+    pairs = candidate_pairs(left, right, "a", "b", RULES, ["name"])
+    built = {r["blocking_rule"]: r["count"] for r in pairs.groupBy("blocking_rule").count().collect()}
+    assert [c.pairs for c in counts] == [built.get(i, 0) for i in range(len(RULES))]
+    assert pairs.count() == pairs.select("id_l", "id_r").distinct().count()
+    # the union is exactly the pairs some rule puts in one block (brute force)
+    lrows, rrows = left.collect(), right.collect()
+    expected = {(a["a"], b["b"]) for a in lrows for b in rrows
+                if any(all(a[c] is not None and a[c] == b[c] for c in rule.columns) for rule in RULES)}
+    assert {(r["id_l"], r["id_r"]) for r in pairs.collect()} == expected
+    assert counts[0].alone == counts[0].pairs and all(c.alone >= c.pairs for c in counts)
+
+
+def test_blocking_refuses_over_the_ceiling_and_a_dominant_block():
+    counts = [RuleCount(RULES[0], 900, 900, 40), RuleCount(RULES[1], 300, 500, 60)]
+    assert check_budget(counts, 1_200, 0.5) == 1_200
+    with pytest.raises(LinkageError, match=r"1,200 pairs, over the ceiling of 1,000: rule \[l.sex = r.sex"):
+        check_budget(counts, 1_000, 0.5)
+    big = [RuleCount(RULES[1], 3 * DOMINANT_FLOOR, 3 * DOMINANT_FLOOR, 2 * DOMINANT_FLOOR)]
+    with pytest.raises(LinkageError, match=r"one block makes 20,000 of the 30,000 pairs"):
+        check_budget(big, 10**9, 0.5)
+
+
+# -- comparisons -----------------------------------------------------------------------------
+def test_string_similarities_match_the_reference(spark):
+    from rapidfuzz.distance import OSA, JaroWinkler, Levenshtein
+
+    register_functions(spark)
+    rng = random.Random(5)
+    words = ["MARTHA", "MARHTA", "DWAYNE", "DUANE", "DIXON", "DICKSONX", "", "A", "AB", "BA", "CA", "ABC",
+             "JEAN-PIERRE", "JEAN PIERRE", "ÉLODIE", "ELODIE", "LEFEBVRE", "LEFEVRE", "NGUYEN", "NGUYỄN"]
+    words += ["".join(rng.choice("ABCDE") for _ in range(rng.randint(0, 9))) for _ in range(40)]
+    pairs = [(a, b) for a in words for b in words[::3]]
+    df = spark.createDataFrame(pairs, "a string, b string")
+    got = df.select("a", "b", F.call_function("pds_jaro_winkler", "a", "b").alias("jw"),
+                    F.call_function("pds_damerau_levenshtein", "a", "b").alias("osa"),
+                    F.levenshtein("a", "b").alias("lev")).collect()
+    for r in got:
+        assert r["jw"] == pytest.approx(JaroWinkler.similarity(r["a"], r["b"]), abs=1e-12), (r["a"], r["b"])
+        assert r["osa"] == OSA.distance(r["a"], r["b"]), (r["a"], r["b"])
+        assert r["lev"] == Levenshtein.distance(r["a"], r["b"]), (r["a"], r["b"])
+    nulls = spark.createDataFrame([(None, "A")], "a string, b string").select(
+        F.call_function("pds_jaro_winkler", "a", "b"), F.call_function("pds_damerau_levenshtein", "a", "b")).first()
+    assert list(nulls) == [None, None]
+
+
+def test_comparison_levels(spark):
+    register_functions(spark)
+    comparisons = [Comparison("birth", "birth", "date", (3, 30), swapped_day_month=True),
+                   Comparison("commune", "commune", "prefix", (2,)),
+                   Comparison("name", "name", "jaro_winkler", (0.9, 0.8)),
+                   Comparison("amount", "amount", "numeric", (1.0,))]
+    rows = [("2020-03-04", "2020-03-04", "75056", "75056", "MARTHA", "MARTHA", 1.0, 1.0),
+            ("2020-03-04", "2020-04-03", "75056", "75101", "MARTHA", "MARHTA", 1.0, 1.5),
+            ("2020-03-04", "2020-03-06", "75056", "13055", "DWAYNE", "DUANE", 1.0, 9.0),
+            ("2020-03-04", "2020-03-30", None, "13055", "DIXON", "ZZZZZ", None, 9.0),
+            ("2020-03-04", "2021-03-30", "75056", "13055", "A", None, 1.0, 9.0)]
+    df = spark.createDataFrame(rows, "birth_l string, birth_r string, commune_l string, commune_r string, "
+                                     "name_l string, name_r string, amount_l double, amount_r double") \
+        .withColumn("birth_l", F.to_date("birth_l")).withColumn("birth_r", F.to_date("birth_r"))
+    got = [tuple(r) for r in df.select(*[c.level() for c in comparisons]).collect()]
+    # birth: missing, same day, swapped, <= 3 days, <= 30 days, else; commune: missing, exact,
+    # first 2, else; name: missing, exact, >= 0.9, >= 0.8, else; amount: missing, exact, <= 1, else
+    assert got == [(1, 1, 1, 1), (2, 2, 2, 2), (3, 3, 3, 3), (4, 0, 4, 0), (5, 3, 0, 3)]
+    assert comparisons[0].labels == ("missing", "same day", "day and month swapped", "within 3 days",
+                                     "within 30 days", "else")
+
+
+def test_scored_pairs_carry_each_comparisons_weight(spark):
+    comparison = Comparison("name", "name", "exact")
+    params = Parameters(0.5, {"name": (0.0, 0.9, 0.1)}, {"name": (0.0, 0.1, 0.9)})
+    df = spark.createDataFrame([("A", "A"), ("A", "B"), (None, "B")], "name_l string, name_r string")
+    scored = score(df, [comparison], params).collect()
+    assert [r["weight_name"] for r in scored] == pytest.approx([math.log2(9), -math.log2(9), 0.0])
+    assert [r["match_probability"] for r in scored] == pytest.approx([0.9, 0.1, 0.5])
+    vectors = comparison_vectors(df, [comparison])
+    assert sorted(vectors) == [((0,), 1), ((1,), 1), ((2,), 1)]
+
+
+# -- specs -----------------------------------------------------------------------------------
+SPEC = {"linkage": {"name": "registry", "left_id": "a", "right_id": "b", "max_pairs": 1000},
+        "blocking": [{"columns": ["sex", "birth_ym"]}, {"columns": ["commune"]}],
+        "comparison": [{"name": "name", "column": "name", "kind": "jaro_winkler", "thresholds": [0.9, 0.8]},
+                       {"column": "commune", "kind": "prefix", "thresholds": [2]}]}
+
+
+def test_spec_loads_and_names_the_bad_key():
+    spec = spec_from_mapping(SPEC, "conf/linkage/x.toml")
+    assert isinstance(spec, LinkageSpec) and spec.columns == ["birth_ym", "commune", "name", "sex"]
+    assert spec.comparisons[1].name == "commune" and spec.max_pairs == 1000
+    bad = [({**SPEC, "comparison": [{"column": "name", "kind": "soundex"}]}, "comparison[0].kind"),
+           ({**SPEC, "comparison": [{"column": "name", "kind": "levenshtein", "thresholds": [2, 1]}]}, "comparison[0]"),
+           ({**SPEC, "blocking": []}, "blocking"),
+           ({**SPEC, "blocking": [{"columns": ["sex; drop"]}]}, "blocking[0].columns"),
+           ({**SPEC, "linkage": {**SPEC["linkage"], "threshold": 1.5}}, "linkage.threshold"),
+           ({**SPEC, "linkage": {**SPEC["linkage"], "max_pairs": "many"}}, "linkage.max_pairs"),
+           ({**SPEC, "linkage": {**SPEC["linkage"], "ceiling": 3}}, "linkage.ceiling")]
+    for data, key in bad:
+        with pytest.raises(SettingsError) as e:
+            spec_from_mapping(data, "conf/linkage/x.toml")
+        assert e.value.key == key and "conf/linkage/x.toml" in str(e.value)
+
+
+def test_spec_checks_the_inputs(spark):
+    spec = spec_from_mapping(SPEC, "x.toml")
+    left, right = _people(spark, 20, 1, "a"), _people(spark, 20, 2, "b")
+    spec.check_inputs(left, right)
+    with pytest.raises(LinkageError, match="the right input has no column commune"):
+        spec.check_inputs(left, right.drop("commune"))
+    with pytest.raises(LinkageError, match="the left input's id column a is not unique .1 ids held by 2 rows"):
+        spec.check_inputs(left.unionByName(left.limit(1)), right)
