@@ -4,8 +4,10 @@ the similarity functions against a reference implementation, EM on counted vecto
 from __future__ import annotations
 
 import itertools
+import json
 import math
 import random
+from pathlib import Path
 
 import pytest
 from pyspark.sql import functions as F
@@ -198,3 +200,68 @@ def test_spec_checks_the_inputs(spark):
         spec.check_inputs(left, right.drop("commune"))
     with pytest.raises(LinkageError, match="the left input's id column a is not unique .1 ids held by 2 rows"):
         spec.check_inputs(left.unionByName(left.limit(1)), right)
+
+
+# -- the job, end to end on generated files -------------------------------------------------
+@pytest.fixture(scope="module")
+def linkage_inputs(spark, settings, tmp_path_factory):
+    from pds_spark.synth.linkage import linkage_files
+
+    folder = tmp_path_factory.mktemp("linkage")
+    files = linkage_files(spark, settings.paths.names, 1500, seed=3)
+    paths = {}
+    for name, df in (("left", files.left), ("right", files.right), ("truth", files.truth)):
+        paths[name] = folder / f"{name}.csv"
+        df.toPandas().to_csv(paths[name], index=False, sep=";" if name == "left" else ",")  # 1,500 rows
+    spec = (Path(__file__).parent.parent / "conf" / "linkage" / "file_to_file.toml").read_text()
+    paths["spec"] = folder / "spec.toml"
+    paths["spec"].write_text(spec.replace("u_sample_pairs = 1_000_000", "u_sample_pairs = 250_000"))
+    return paths
+
+
+def _link(home, *argv):
+    from pds_spark.jobrunner import run_job
+    from tests.test_conformity import job
+
+    m = job("link")
+    return run_job("link", m.__doc__, m.body, m.add_arguments, list(argv), platform_settings=home[1])
+
+
+def test_the_link_job_links_two_noisy_files(spark, project_home, linkage_inputs, capsys):
+    wh, _ = project_home
+    out = wh / "projects" / "p1" / "links_file_to_file"
+    p = linkage_inputs
+    assert _link(project_home, "--spec", str(p["spec"]), "--left", str(p["left"]), "--right", str(p["right"]),
+                 "--truth", str(p["truth"]), "--output", str(out), "--project", "p1") == 0
+    links = spark.read.format("delta").load(str(out))
+    assert links.count() == links.select("id_l").distinct().count() == links.select("id_r").distinct().count()
+    data = json.loads((out.parent / "links_file_to_file.json").read_text())
+    assert data["evaluation"]["F1"] >= 0.98 and data["evaluation"]["precision"] >= 0.99
+    assert data["steps"][0]["step"] == "probabilistic" and data["pairs"] == sum(b["pairs"] for b in data["blocking"])
+    page = (out.parent / "links_file_to_file.html").read_text()
+    assert page.count("<svg") >= 3 and "Jaro-Winkler" in page and "precision" in page
+    assert "linkage file_to_file" in capsys.readouterr().out
+    # no record's value in the report: only counts, levels and weights
+    left = spark.read.option("header", True).option("sep", ";").csv(str(p["left"])).limit(50).collect()
+    assert not any(r["surname"] in page for r in left if r["surname"] and len(r["surname"]) > 4)
+
+
+def test_the_link_job_stops_on_a_bad_spec_or_input(project_home, linkage_inputs, tmp_path, caplog):
+    wh, _ = project_home
+    p = linkage_inputs
+    out = wh / "projects" / "p1" / "links_bad"
+    base = ["--left", str(p["left"]), "--right", str(p["right"]), "--output", str(out), "--project", "p1"]
+    wrong_column = tmp_path / "wrong.toml"
+    wrong_column.write_text(p["spec"].read_text().replace('column = "address"', 'column = "adresse"'))
+    assert _link(project_home, "--spec", str(wrong_column), *base) == 2
+    assert "has no column adresse" in caplog.text
+    too_many = tmp_path / "too_many.toml"
+    too_many.write_text(p["spec"].read_text().replace("max_pairs = 20_000_000", "max_pairs = 100"))
+    assert _link(project_home, "--spec", str(too_many), *base) == 2
+    assert "over the ceiling of 100" in caplog.text
+    twice = tmp_path / "twice.csv"
+    twice.write_text(p["right"].read_text() + p["right"].read_text().splitlines(keepends=True)[1])
+    assert _link(project_home, "--spec", str(p["spec"]), "--left", str(p["left"]), "--right", str(twice),
+                 "--output", str(out), "--project", "p1") == 2
+    assert "the right input's id column record_id is not unique" in caplog.text
+    assert not out.exists()

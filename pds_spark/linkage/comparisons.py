@@ -14,7 +14,7 @@ from pyspark.sql import Column, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from pds_spark.errors import PdsError
+from pds_spark.errors import ExitCode, PdsError
 
 KINDS = ("exact", "levenshtein", "damerau_levenshtein", "jaro_winkler", "date", "numeric", "prefix")
 JAVA_FUNCTIONS = {"pds_jaro_winkler": ("fr.pds.spark.linkage.JaroWinkler", T.DoubleType()),
@@ -22,7 +22,9 @@ JAVA_FUNCTIONS = {"pds_jaro_winkler": ("fr.pds.spark.linkage.JaroWinkler", T.Dou
 
 
 class LinkageError(PdsError):
-    """A linkage cannot run as asked (its spec, its inputs or its size)."""
+    """A linkage cannot run as asked (its spec, its inputs or its size): fix them and re-run."""
+
+    exit_code = ExitCode.USAGE
 
 
 def register_functions(spark: SparkSession) -> None:

@@ -27,8 +27,11 @@ class LinkageSpec:
     name: str
     left_id: str
     right_id: str
-    blocking: tuple[BlockingRule, ...]
-    comparisons: tuple[Comparison, ...]
+    blocking: tuple[BlockingRule, ...] = ()
+    comparisons: tuple[Comparison, ...] = ()
+    direct: tuple[str, str] | None = None  # (left column, right column) holding the same identifier
+    cascade: tuple[tuple[str, ...], ...] = ()  # criteria of each deterministic pass, the strictest first
+    one_to_one: bool = True  # a record linked to at most one other, its best (the probabilistic step)
     max_pairs: int = 50_000_000
     max_block_share: float = 0.5
     threshold: float = 0.9  # match probability from which a pair is a link
@@ -37,14 +40,21 @@ class LinkageSpec:
     em_iterations: int = 100
 
     @property
+    def steps(self) -> list[str]:
+        return [s for s, on in (("direct", self.direct), ("cascade", self.cascade),
+                                ("probabilistic", self.comparisons)) if on]
+
+    @property
     def columns(self) -> list[str]:
-        """The columns both inputs need (besides their ids)."""
-        return sorted(set(compared_columns(self.comparisons)).union(*[r.columns for r in self.blocking]))
+        """The columns both inputs need (besides their ids and the direct step's)."""
+        return sorted(set(compared_columns(self.comparisons)).union(*[r.columns for r in self.blocking],
+                                                                    *self.cascade))
 
     def check_inputs(self, left: DataFrame, right: DataFrame) -> None:
         """Every named column on both sides, and ids that name one row each."""
         for side, df, id_column in (("left", left, self.left_id), ("right", right, self.right_id)):
-            missing = [c for c in [id_column, *self.columns] if c not in df.columns]
+            own = [self.direct[0 if side == "left" else 1]] if self.direct else []
+            missing = [c for c in [id_column, *own, *self.columns] if c not in df.columns]
             if missing:
                 raise LinkageError(f"linkage {self.name}: the {side} input has no column {', '.join(missing)} "
                                    f"(it has {', '.join(df.columns)})")
@@ -74,17 +84,29 @@ def _name(value: str, where: str, key: str) -> str:
 
 def spec_from_mapping(data: Mapping, where: str) -> LinkageSpec:
     """The spec in `data` (a parsed TOML file), errors naming `where` and the key."""
-    unknown = set(data) - {"linkage", "blocking", "comparison"}
+    unknown = set(data) - {"linkage", "direct", "cascade", "blocking", "comparison"}
     if unknown:
-        raise SettingsError(where, sorted(unknown)[0], "unknown section (linkage, blocking, comparison)")
+        raise SettingsError(where, sorted(unknown)[0], "unknown section (linkage, direct, cascade, blocking, "
+                                                       "comparison)")
     head = _get(data, "linkage", where, "", dict)
     known = {"name", "left_id", "right_id", "max_pairs", "max_block_share", "threshold", "u_sample_pairs", "seed",
-             "em_iterations"}
+             "em_iterations", "one_to_one"}
     for key in head:
         if key not in known:
             raise SettingsError(where, f"linkage.{key}", f"unknown key (one of {', '.join(sorted(known))})")
+    direct = None
+    if "direct" in data:
+        raw = _get(data, "direct", where, "", dict)
+        direct = (_name(_get(raw, "left", where, "direct.", str), where, "direct.left"),
+                  _name(_get(raw, "right", where, "direct.", str), where, "direct.right"))
+    cascade = []
+    for i, raw in enumerate(_get(data, "cascade", where, "", list, [])):
+        cols = _get(raw, "columns", where, f"cascade[{i}].", list)
+        if not cols or not all(isinstance(c, str) for c in cols) or len(set(cols)) != len(cols):
+            raise SettingsError(where, f"cascade[{i}].columns", "expected a non-empty list of distinct column names")
+        cascade.append(tuple(_name(c, where, f"cascade[{i}].columns") for c in cols))
     rules = []
-    for i, rule in enumerate(_get(data, "blocking", where, "", list)):
+    for i, rule in enumerate(_get(data, "blocking", where, "", list, [])):
         key = f"blocking[{i}]"
         cols = _get(rule, "columns", where, f"{key}.", list)
         if not cols or not all(isinstance(c, str) for c in cols):
@@ -93,10 +115,8 @@ def spec_from_mapping(data: Mapping, where: str) -> LinkageSpec:
             rules.append(BlockingRule(tuple(_name(c, where, f"{key}.columns") for c in cols)))
         except LinkageError as e:
             raise SettingsError(where, f"{key}.columns", str(e)) from None
-    if not rules:
-        raise SettingsError(where, "blocking", "at least one rule: without, every pair would be compared")
     comparisons = []
-    for i, raw in enumerate(_get(data, "comparison", where, "", list)):
+    for i, raw in enumerate(_get(data, "comparison", where, "", list, [])):
         key = f"comparison[{i}]"
         for k in raw:
             if k not in ("name", "column", "kind", "thresholds", "swapped_day_month"):
@@ -115,8 +135,12 @@ def spec_from_mapping(data: Mapping, where: str) -> LinkageSpec:
                                           _get(raw, "swapped_day_month", where, f"{key}.", bool, False)))
         except LinkageError as e:
             raise SettingsError(where, key, str(e)) from None
-    if not comparisons:
-        raise SettingsError(where, "comparison", "at least one comparison")
+    if comparisons and not rules:
+        raise SettingsError(where, "blocking", "at least one rule: without, every pair would be compared")
+    if rules and not comparisons:
+        raise SettingsError(where, "comparison", "blocking rules but no comparison: nothing to score the pairs with")
+    if not (direct or cascade or comparisons):
+        raise SettingsError(where, "linkage", "no step: give [direct], [[cascade]] or [[blocking]] and [[comparison]]")
     if len({c.name for c in comparisons}) != len(comparisons):
         raise SettingsError(where, "comparison", "two comparisons have the same name")
     share = float(_get(head, "max_block_share", where, "linkage.", (int, float), 0.5))
@@ -133,7 +157,8 @@ def spec_from_mapping(data: Mapping, where: str) -> LinkageSpec:
     return LinkageSpec(_name(_get(head, "name", where, "linkage.", str), where, "linkage.name"),
                        _name(_get(head, "left_id", where, "linkage.", str), where, "linkage.left_id"),
                        _name(_get(head, "right_id", where, "linkage.", str), where, "linkage.right_id"),
-                       tuple(rules), tuple(comparisons), counts["max_pairs"], share, threshold,
+                       tuple(rules), tuple(comparisons), direct, tuple(cascade),
+                       _get(head, "one_to_one", where, "linkage.", bool, True), counts["max_pairs"], share, threshold,
                        counts["u_sample_pairs"], counts["seed"], counts["em_iterations"])
 
 

@@ -1,0 +1,212 @@
+"""A linkage run: its steps in order (direct, deterministic cascade, probabilistic), each on
+the records the earlier ones left unlinked, as distributed joins; then, with a truth table,
+precision and recall. What reaches the driver is counts, the counted comparison vectors and a
+few example pairs, never the records."""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from functools import reduce
+
+from pyspark.sql import DataFrame, SparkSession, Window
+from pyspark.sql import functions as F
+
+from pds_spark.linkage.blocking import RuleCount, candidate_pairs, check_budget, count_pairs
+from pds_spark.linkage.comparisons import Comparison, LinkageError, gamma, register_functions
+from pds_spark.linkage.model import (
+    Parameters,
+    Vectors,
+    comparison_vectors,
+    expectation_maximisation,
+    level_shares,
+    random_pairs,
+    score,
+    starting_m,
+)
+from pds_spark.linkage.spec import LinkageSpec
+from pds_spark.sqltext import quoted
+
+log = logging.getLogger("pds.linkage")
+HISTOGRAM_BIN = 2.0  # match weight units a histogram bar spans
+
+
+@dataclass(frozen=True)
+class StepCount:
+    step: str
+    linked: int  # pairs linked by this step
+    ambiguous: int  # left records with several candidates, none linked by this step
+    unlinked: int  # left records still unlinked after it
+
+
+@dataclass
+class Estimated:
+    """The probabilistic step's model and what it was built from."""
+
+    counts: list[RuleCount]
+    pairs: int
+    u_pairs: int
+    params: Parameters
+    iterations: int
+    vectors: Vectors
+
+
+@dataclass
+class LinkageResult:
+    links: DataFrame  # id_l, id_r, step, match_weight, match_probability, gamma_* and weight_* (null if deterministic)
+    steps: list[StepCount]
+    estimated: Estimated | None = None
+    histogram: list[tuple[float, int]] = field(default_factory=list)  # (bin start, pairs) of the scored pairs
+    examples: list[dict] = field(default_factory=list)  # pairs near the threshold, their weights
+    evaluation: dict[str, float] | None = None
+
+
+def _unique(pairs: DataFrame) -> DataFrame:
+    """The pairs whose left and right records are in no other pair."""
+    per_left, per_right = Window.partitionBy("id_l"), Window.partitionBy("id_r")
+    return (pairs.withColumn("_n_l", F.count(F.lit(1)).over(per_left))
+            .withColumn("_n_r", F.count(F.lit(1)).over(per_right))
+            .where("_n_l = 1 AND _n_r = 1").drop("_n_l", "_n_r"))
+
+
+def _equal_on(lhs: DataFrame, rhs: DataFrame, columns: Sequence[tuple[str, str]]) -> DataFrame:
+    condition = reduce(lambda a, b: a & b, [lhs[a] == rhs[b] for a, b in columns])
+    return lhs.join(rhs, condition)
+
+
+def deterministic(left: DataFrame, right: DataFrame, criteria: Sequence[tuple[str, str]], step: str
+                  ) -> tuple[DataFrame, int]:
+    """One deterministic pass: pairs equal (and present) on every criterion, kept when each of
+    their records is in no other pair. Returns the links (id_l, id_r, step) and the left
+    records left ambiguous (several candidates)."""
+    lhs = left.select(F.col("_id").alias("id_l"), *[F.col(quoted(a)).alias(f"_l{i}") for i, (a, _) in enumerate(criteria)])
+    rhs = right.select(F.col("_id").alias("id_r"), *[F.col(quoted(b)).alias(f"_r{i}") for i, (_, b) in enumerate(criteria)])
+    pairs = _equal_on(lhs, rhs, [(f"_l{i}", f"_r{i}") for i in range(len(criteria))]).select("id_l", "id_r")
+    pairs = pairs.localCheckpoint()  # both the links and the ambiguity count read it
+    links = _unique(pairs).withColumn("step", F.lit(step))
+    ambiguous = pairs.groupBy("id_l").count().where("count > 1").count()
+    return links, ambiguous
+
+
+def _remaining(df: DataFrame, links: DataFrame, side: str) -> DataFrame:
+    return df.join(links.select(F.col(f"id_{side}").alias("_id")), "_id", "left_anti")
+
+
+def estimate(left: DataFrame, right: DataFrame, spec: LinkageSpec, progress: Callable[[str], None] = log.info
+             ) -> tuple[Estimated, DataFrame]:
+    """Count and check the blocked pairs, u from random pairs, m and the prior by EM on the
+    blocked pairs' counted vectors. Returns the model and the blocked pairs (not yet built)."""
+    counts = count_pairs(left, right, spec.blocking)
+    for c in counts:
+        progress(f"blocking [{c.rule.label}]: {c.pairs:,} pairs ({c.alone:,} alone, largest block "
+                 f"{c.largest_block:,})")
+    total = check_budget(counts, spec.max_pairs, spec.max_block_share)
+    columns = sorted({c.column for c in spec.comparisons})
+    pairs = candidate_pairs(left, right, "_id", "_id", spec.blocking, columns)
+    sides = [df.select(F.col("_id").alias(f"id_{s}"), *[F.col(quoted(c)).alias(f"{c}_{s}") for c in columns])
+             for df, s in ((left, "l"), (right, "r"))]
+    sample = random_pairs(sides[0], sides[1], spec.u_sample_pairs, spec.seed)
+    u_vectors = comparison_vectors(sample, spec.comparisons)
+    u = level_shares(u_vectors, spec.comparisons)
+    u_pairs = sum(n for _, n in u_vectors)
+    progress(f"u from {u_pairs:,} random pairs")
+    vectors = comparison_vectors(pairs, spec.comparisons)
+    n_left, n_right = left.count(), right.count()
+    prior = min(max(min(n_left, n_right) / max(total, 1), 1e-6), 0.5)
+    params, iterations = expectation_maximisation(vectors, spec.comparisons,
+                                                  Parameters(prior, starting_m(spec.comparisons), u),
+                                                  iterations=spec.em_iterations)
+    progress(f"EM: {iterations} iterations over {len(vectors):,} distinct vectors of {total:,} pairs; "
+             f"prior match share {params.prior:.4g}")
+    return Estimated(counts, total, u_pairs, params, iterations, vectors), pairs
+
+
+def _best(scored: DataFrame) -> DataFrame:
+    """Each record's best pair only, where it is also the other record's best (ties: neither)."""
+    out = scored
+    for side in ("l", "r"):
+        by = Window.partitionBy(f"id_{side}")
+        out = out.withColumn(f"_top_{side}", F.max("match_weight").over(by)) \
+            .withColumn(f"_ties_{side}", F.count(F.when(F.col("match_weight") == F.col(f"_top_{side}"), 1)).over(by))
+    return out.where("match_weight = _top_l AND match_weight = _top_r AND _ties_l = 1 AND _ties_r = 1") \
+        .drop("_top_l", "_top_r", "_ties_l", "_ties_r")
+
+
+def _examples(scored: DataFrame, comparisons: Sequence[Comparison], threshold: float, n: int = 3) -> list[dict]:
+    """The `n` pairs nearest the threshold, each with its weights (a waterfall's bars)."""
+    cut = math.log2(threshold / (1 - threshold))
+    near = scored.orderBy(F.abs(F.col("match_weight") - F.lit(cut)), "id_l", "id_r").limit(n)
+    rows = near.select("match_weight", "match_probability", *[gamma(c.name) for c in comparisons],
+                       *[f"weight_{c.name}" for c in comparisons]).collect()  # n rows, no identifier
+    return [{"match_weight": r["match_weight"], "match_probability": r["match_probability"],
+             "bars": [(c.name, c.labels[r[gamma(c.name)]], r[f"weight_{c.name}"]) for c in comparisons]}
+            for r in rows]
+
+
+def link(spark: SparkSession, left: DataFrame, right: DataFrame, spec: LinkageSpec,
+         truth: DataFrame | None = None, progress: Callable[[str], None] = log.info) -> LinkageResult:
+    """Run the spec's steps; `truth` (id_l, id_r: the true pairs) adds precision, recall, F1."""
+    spec.check_inputs(left, right)
+    if spec.comparisons:
+        register_functions(spark)
+    lhs = left.withColumn("_id", F.col(quoted(spec.left_id)))
+    rhs = right.withColumn("_id", F.col(quoted(spec.right_id)))
+    parts: list[DataFrame] = []
+    steps: list[StepCount] = []
+    n_left = lhs.count()
+    linked_so_far = 0
+
+    def done(step: str, links: DataFrame, ambiguous: int) -> None:
+        nonlocal lhs, rhs, linked_so_far
+        links = links.localCheckpoint()
+        n = links.count()
+        linked_so_far += n
+        parts.append(links)
+        lhs, rhs = _remaining(lhs, links, "l").localCheckpoint(), _remaining(rhs, links, "r").localCheckpoint()
+        steps.append(StepCount(step, n, ambiguous, n_left - linked_so_far))
+        progress(f"{step}: {n:,} linked, {ambiguous:,} ambiguous, {n_left - linked_so_far:,} left unlinked")
+
+    if spec.direct:
+        done("direct", *deterministic(lhs, rhs, [spec.direct], "direct"))
+    for i, criteria in enumerate(spec.cascade, 1):
+        done(f"cascade {i}", *deterministic(lhs, rhs, [(c, c) for c in criteria], f"cascade {i}"))
+    estimated, histogram, examples = None, [], []
+    if spec.comparisons:
+        estimated, pairs = estimate(lhs, rhs, spec, progress)
+        scored = score(pairs, spec.comparisons, estimated.params).localCheckpoint()
+        histogram = [(float(r["bin"]) * HISTOGRAM_BIN, int(r["count"])) for r in
+                     scored.groupBy(F.floor(F.col("match_weight") / HISTOGRAM_BIN).alias("bin")).count()
+                     .orderBy("bin").collect()]  # one row a bin
+        examples = _examples(scored, spec.comparisons, spec.threshold)
+        kept = scored.where(F.col("match_probability") >= spec.threshold)
+        if spec.one_to_one:
+            kept = _best(kept)
+        ambiguous = scored.where(F.col("match_probability") >= spec.threshold).groupBy("id_l").count() \
+            .where("count > 1").count()
+        done("probabilistic", kept.select("id_l", "id_r", F.lit("probabilistic").alias("step"), "match_weight",
+                                          "match_probability", *[gamma(c.name) for c in spec.comparisons],
+                                          *[f"weight_{c.name}" for c in spec.comparisons]), ambiguous)
+    links = reduce(lambda a, b: a.unionByName(b, allowMissingColumns=True), parts)
+    result = LinkageResult(links, steps, estimated, histogram, examples)
+    if truth is not None:
+        result.evaluation = evaluate(links, truth)
+        progress("against the truth: " + ", ".join(f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v:,}"
+                                                    for k, v in result.evaluation.items()))
+    return result
+
+
+def evaluate(links: DataFrame, truth: DataFrame) -> dict[str, float]:
+    """Precision, recall and F1 of `links` against the true pairs (id_l, id_r)."""
+    true_pairs = truth.select(F.col("id_l").cast("string"), F.col("id_r").cast("string")).distinct()
+    found = links.select(F.col("id_l").cast("string"), F.col("id_r").cast("string")).distinct()
+    n_found, n_true = found.count(), true_pairs.count()
+    hits = found.join(true_pairs, ["id_l", "id_r"]).count()
+    if not n_true:
+        raise LinkageError("the truth table holds no pair")
+    precision = hits / n_found if n_found else 1.0
+    recall = hits / n_true
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    return {"links": n_found, "true pairs": n_true, "true links": hits, "precision": precision, "recall": recall,
+            "F1": f1}
