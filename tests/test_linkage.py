@@ -265,3 +265,29 @@ def test_the_link_job_stops_on_a_bad_spec_or_input(project_home, linkage_inputs,
                  "--output", str(out), "--project", "p1") == 2
     assert "the right input's id column record_id is not unique" in caplog.text
     assert not out.exists()
+
+
+def test_direct_and_cascade_steps_keep_only_one_to_one_matches(spark):
+    from pds_spark.linkage.run import link
+
+    left = spark.createDataFrame([
+        ("L1", "K1", 1, "1980-01", "75056"),   # direct: one right record holds K1
+        ("L2", "K2", 2, "1980-02", "75056"),   # K2 is held by two right records (twins): ambiguous, then cascade
+        ("L3", None, 1, "1981-05", "13055"),   # no key: cascade on sex, birth month, commune
+        ("L4", None, 2, "1990-01", "69123"),   # two right candidates at the first pass, one at the second
+        ("L5", None, 1, "1990-01", "69123")],  # cascade: no candidate at all
+        "lid string, key string, sex int, birth_ym string, commune string")
+    right = spark.createDataFrame([
+        ("R1", "K1", 1, "1980-01", "75056"), ("R2a", "K2", 2, "1980-02", "75056"),
+        ("R2b", "K2", 1, "1980-02", "13055"), ("R3", None, 1, "1981-05", "13055"),
+        ("R4a", None, 2, "1990-01", "69001"), ("R4b", None, 2, "1990-01", "69002"), ("R9", "K9", 2, "1950-01", None)],
+        "rid string, key string, sex int, birth_ym string, commune string")
+    spec = LinkageSpec("t", "lid", "rid", direct=("key", "key"),
+                       cascade=(("sex", "birth_ym", "commune"), ("sex", "birth_ym")))
+    result = link(spark, left, right, spec)
+    got = sorted((r["id_l"], r["id_r"], r["step"]) for r in result.links.collect())
+    # L2: the direct step found two records for K2 (ambiguous); cascade 1 matches R2a alone;
+    # L4: cascade 1 finds nobody in 69123, cascade 2 two (R4a, R4b): ambiguous, none kept
+    assert got == [("L1", "R1", "direct"), ("L2", "R2a", "cascade 1"), ("L3", "R3", "cascade 1")]
+    assert [(s.step, s.linked, s.ambiguous, s.unlinked) for s in result.steps] == [
+        ("direct", 1, 1, 4), ("cascade 1", 2, 0, 2), ("cascade 2", 0, 1, 2)]
