@@ -291,3 +291,28 @@ def test_direct_and_cascade_steps_keep_only_one_to_one_matches(spark):
     assert got == [("L1", "R1", "direct"), ("L2", "R2a", "cascade 1"), ("L3", "R3", "cascade 1")]
     assert [(s.step, s.linked, s.ambiguous, s.unlinked) for s in result.steps] == [
         ("direct", 1, 1, 4), ("cascade 1", 2, 0, 2), ("cascade 2", 0, 1, 2)]
+
+
+def test_a_comparison_no_em_session_can_train_is_refused(spark):
+    from pds_spark.linkage.run import link
+
+    left, right = _people(spark, 30, 1, "a"), _people(spark, 30, 2, "b")
+    spec = LinkageSpec("t", "a", "b", blocking=(BlockingRule(("sex", "commune")), BlockingRule(("sex", "birth_ym"))),
+                       comparisons=(Comparison("sex", "sex", "exact"), Comparison("name", "name", "exact")))
+    with pytest.raises(LinkageError, match="comparison.s. sex: their column is in every blocking rule"):
+        link(spark, left, right, spec)
+
+
+def test_term_frequencies_weigh_a_rare_value_more(spark):
+    from pds_spark.linkage.model import term_frequencies
+
+    comparison = Comparison("name", "name", "exact", term_frequency=True)
+    params = Parameters(0.5, {"name": (0.0, 0.9, 0.1)}, {"name": (0.0, 0.1, 0.9)})
+    left = spark.createDataFrame([("MARTIN",)] * 6 + [("ZYX",), (None,)], "name string")
+    right = spark.createDataFrame([("MARTIN",)] * 2, "name string")
+    tf = term_frequencies(left, right, "name")
+    assert sorted(tuple(r) for r in tf.collect()) == [("MARTIN", 8 / 9), ("ZYX", 1 / 9)]
+    pairs = spark.createDataFrame([("MARTIN", "MARTIN"), ("ZYX", "ZYX"), ("ZYX", "MARTIN")], "name_l string, name_r string")
+    got = [r["weight_name"] for r in score(pairs, [comparison], params, {"name": tf}).orderBy("name_l", "name_r")
+           .collect()]
+    assert got == pytest.approx([math.log2(0.9 / (8 / 9)), -math.log2(9), math.log2(0.9 * 9)])

@@ -71,6 +71,7 @@ class Comparison:
     kind: str
     thresholds: tuple[float, ...] = ()
     swapped_day_month: bool = False  # date: 2020-03-04 against 2020-04-03 is a level of its own
+    term_frequency: bool = False  # agreeing on a rare value weighs more than on a common one
     labels: tuple[str, ...] = field(default=(), compare=False)
 
     def __post_init__(self):

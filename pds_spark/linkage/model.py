@@ -11,10 +11,10 @@ the pairs), so the driver's memory does not grow with the pairs.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from pyspark.sql import DataFrame
+from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
 from pds_spark.linkage.comparisons import Comparison, LinkageError, gamma
@@ -83,9 +83,9 @@ def starting_m(comparisons: Sequence[Comparison]) -> dict[str, tuple[float, ...]
 
 def expectation_maximisation(vectors: Vectors, comparisons: Sequence[Comparison], start: Parameters,
                              fix_u: bool = True, iterations: int = 100,
-                             tolerance: float = 1e-7) -> tuple[Parameters, int]:
-    """m and the prior (and u unless `fix_u`) that best explain the counted vectors; returns
-    them with the iterations run."""
+                             tolerance: float = 1e-7, fix_m: bool = False) -> tuple[Parameters, int]:
+    """The prior, m unless `fix_m` and u unless `fix_u`, that best explain the counted vectors;
+    returns them with the iterations run."""
     names = [c.name for c in comparisons]
     m = {k: list(v) for k, v in start.m.items()}
     u = {k: list(v) for k, v in start.u.items()}
@@ -113,7 +113,7 @@ def expectation_maximisation(vectors: Vectors, comparisons: Sequence[Comparison]
         change = abs(matched / total - prior)
         prior = matched / total
         for k in names:
-            for store, sums in ((m, m_sum),) + (() if fix_u else ((u, u_sum),)):
+            for store, sums in (() if fix_m else ((m, m_sum),)) + (() if fix_u else ((u, u_sum),)):
                 seen = sum(sums[k][1:])
                 fresh = [0.0, *((s / seen) if seen else store[k][i + 1] for i, s in enumerate(sums[k][1:]))]
                 change = max(change, max(abs(a - b) for a, b in zip(fresh, store[k])))
@@ -123,15 +123,35 @@ def expectation_maximisation(vectors: Vectors, comparisons: Sequence[Comparison]
     return Parameters(prior, {k: tuple(v) for k, v in m.items()}, {k: tuple(v) for k, v in u.items()}), iteration
 
 
-def score(pairs: DataFrame, comparisons: Sequence[Comparison], params: Parameters) -> DataFrame:
+def term_frequencies(left: DataFrame, right: DataFrame, column: str) -> DataFrame:
+    """Each value of `column` with its share among both inputs' values (`value`, `tf`)."""
+    values = left.select(F.col(column).alias("value")).unionAll(right.select(F.col(column).alias("value"))) \
+        .where(F.col("value").isNotNull())
+    counted = values.groupBy("value").agg(F.count(F.lit(1)).alias("n"))
+    return counted.select("value", (F.col("n") / F.sum("n").over(Window.partitionBy())).alias("tf"))
+
+
+def score(pairs: DataFrame, comparisons: Sequence[Comparison], params: Parameters,
+          frequencies: Mapping[str, DataFrame] | None = None) -> DataFrame:
     """The pairs with each comparison's level (`gamma_<name>`) and weight (`weight_<name>`),
-    the match weight and the match probability: native expressions only."""
+    the match weight and the match probability: native expressions only. `frequencies`
+    (`term_frequencies` of a comparison's column, by its name): at its exact level the weight is
+    log2(m / the value's frequency) instead of log2(m / u), as Splink's adjustment."""
     weights = params.weights()
     levelled = pairs if all(gamma(c.name) in pairs.columns for c in comparisons) else \
         pairs.select("*", *[c.level() for c in comparisons])
-    parts = [F.element_at(F.array(*[F.lit(w) for w in weights[c.name]]), F.col(gamma(c.name)) + 1)
-             .alias(f"weight_{c.name}") for c in comparisons]
-    weighed = levelled.select("*", *parts)
+    for name, tf in (frequencies or {}).items():
+        column = next(c.column for c in comparisons if c.name == name)
+        levelled = levelled.join(tf.select(F.col("value").alias(f"{column}_l"), F.col("tf").alias(f"_tf_{name}")),
+                                 f"{column}_l", "left")
+    parts = []
+    for c in comparisons:
+        weight = F.element_at(F.array(*[F.lit(w) for w in weights[c.name]]), F.col(gamma(c.name)) + 1)
+        if frequencies and c.name in frequencies:
+            adjusted = F.log2(F.lit(max(params.m[c.name][1], FLOOR)) / F.greatest(F.col(f"_tf_{c.name}"), F.lit(FLOOR)))
+            weight = F.when((F.col(gamma(c.name)) == 1) & F.col(f"_tf_{c.name}").isNotNull(), adjusted).otherwise(weight)
+        parts.append(weight.alias(f"weight_{c.name}"))
+    weighed = levelled.select("*", *parts).drop(*[f"_tf_{name}" for name in (frequencies or {})])
     total = F.lit(params.prior_weight)
     for c in comparisons:
         total = total + F.col(f"weight_{c.name}")

@@ -88,11 +88,15 @@ def write_report(path: Path, spec: LinkageSpec, result: LinkageResult, links_pat
                 rows.append((c.name, c.labels[level], est.params.m[c.name][level], est.params.u[c.name][level],
                              weights[c.name][level]))
         sections.append(report.Section(
-            "Model", [f"prior match share among the compared pairs {est.params.prior:.4g} (weight "
-                      f"{est.params.prior_weight:+.2f}); EM converged in {est.iterations} iterations over "
-                      f"{len(est.vectors):,} distinct comparison vectors; u from {est.u_pairs:,} random pairs. "
-                      "A missing value weighs 0."],
+            "Model", [f"u from {est.u_pairs:,} random pairs; m by EM, one session a blocking rule (below), each "
+                      "comparison's m the mean of the sessions that trained it; about "
+                      f"{est.matches:,.0f} matches, so two records drawn at random match with probability "
+                      f"{est.params.prior:.3g} (weight {est.params.prior_weight:+.2f}). A missing value weighs 0."],
             ["comparison", "level", "m", "u", "weight log2(m/u)"], rows))
+        sections.append(report.Section(
+            "EM sessions", [], ["blocking rule", "pairs", "comparisons trained", "share of matches",
+                                "iterations", "distinct vectors"],
+            [(x.rule, x.pairs, ", ".join(x.trained), x.prior, x.iterations, x.vectors) for x in est.sessions]))
         cut = math.log2(spec.threshold / (1 - spec.threshold))
         sections.append(report.Section(
             "Match weights of the compared pairs", [f"pairs per weight (log scale); links from weight {cut:+.2f} "
@@ -110,6 +114,7 @@ def write_report(path: Path, spec: LinkageSpec, result: LinkageResult, links_pat
                                "evaluation": result.evaluation, "histogram": result.histogram}
     if est is not None:
         data |= {"pairs": est.pairs, "prior": est.params.prior, "m": est.params.m, "u": est.params.u,
-                 "iterations": est.iterations, "blocking": [{"rule": c.rule.label, "pairs": c.pairs, "alone": c.alone,
-                                                              "largest_block": c.largest_block} for c in est.counts]}
+                 "sessions": [asdict(x) for x in est.sessions],
+                 "blocking": [{"rule": c.rule.label, "pairs": c.pairs, "alone": c.alone, "largest_block": c.largest_block}
+                              for c in est.counts]}
     return report.write(path, f"Linkage {spec.name}", verdict, True, sections, data)

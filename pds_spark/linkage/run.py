@@ -18,13 +18,13 @@ from pds_spark.linkage.blocking import RuleCount, candidate_pairs, check_budget,
 from pds_spark.linkage.comparisons import Comparison, LinkageError, gamma, register_functions
 from pds_spark.linkage.model import (
     Parameters,
-    Vectors,
     comparison_vectors,
     expectation_maximisation,
     level_shares,
     random_pairs,
     score,
     starting_m,
+    term_frequencies,
 )
 from pds_spark.linkage.spec import LinkageSpec
 from pds_spark.sqltext import quoted
@@ -41,6 +41,18 @@ class StepCount:
     unlinked: int  # left records still unlinked after it
 
 
+@dataclass(frozen=True)
+class Session:
+    """One EM run: the pairs of one blocking rule, the comparisons of other columns."""
+
+    rule: str
+    pairs: int
+    trained: tuple[str, ...]  # the comparisons whose m it estimated
+    prior: float  # the share of matches among its pairs
+    iterations: int
+    vectors: int  # distinct comparison vectors
+
+
 @dataclass
 class Estimated:
     """The probabilistic step's model and what it was built from."""
@@ -48,9 +60,9 @@ class Estimated:
     counts: list[RuleCount]
     pairs: int
     u_pairs: int
-    params: Parameters
-    iterations: int
-    vectors: Vectors
+    params: Parameters  # prior: the probability that two records drawn at random match
+    sessions: list[Session]
+    matches: float  # the matches the sessions imply (the prior's numerator)
 
 
 @dataclass
@@ -96,31 +108,54 @@ def _remaining(df: DataFrame, links: DataFrame, side: str) -> DataFrame:
 
 def estimate(left: DataFrame, right: DataFrame, spec: LinkageSpec, progress: Callable[[str], None] = log.info
              ) -> tuple[Estimated, DataFrame]:
-    """Count and check the blocked pairs, u from random pairs, m and the prior by EM on the
-    blocked pairs' counted vectors. Returns the model and the blocked pairs (not yet built)."""
+    """Count and check the blocked pairs; u from random pairs; m by EM, one session a blocking
+    rule over that rule's pairs, each training only the comparisons of columns the rule does
+    not hold equal (those agree by construction there, whatever the pair); then the prior of
+    two random records matching. Returns the model and the blocked pairs (not yet built)."""
     counts = count_pairs(left, right, spec.blocking)
     for c in counts:
         progress(f"blocking [{c.rule.label}]: {c.pairs:,} pairs ({c.alone:,} alone, largest block "
                  f"{c.largest_block:,})")
     total = check_budget(counts, spec.max_pairs, spec.max_block_share)
     columns = sorted({c.column for c in spec.comparisons})
-    pairs = candidate_pairs(left, right, "_id", "_id", spec.blocking, columns)
     sides = [df.select(F.col("_id").alias(f"id_{s}"), *[F.col(quoted(c)).alias(f"{c}_{s}") for c in columns])
              for df, s in ((left, "l"), (right, "r"))]
-    sample = random_pairs(sides[0], sides[1], spec.u_sample_pairs, spec.seed)
-    u_vectors = comparison_vectors(sample, spec.comparisons)
+    u_vectors = comparison_vectors(random_pairs(sides[0], sides[1], spec.u_sample_pairs, spec.seed),
+                                   spec.comparisons)
     u = level_shares(u_vectors, spec.comparisons)
     u_pairs = sum(n for _, n in u_vectors)
     progress(f"u from {u_pairs:,} random pairs")
-    vectors = comparison_vectors(pairs, spec.comparisons)
     n_left, n_right = left.count(), right.count()
-    prior = min(max(min(n_left, n_right) / max(total, 1), 1e-6), 0.5)
-    params, iterations = expectation_maximisation(vectors, spec.comparisons,
-                                                  Parameters(prior, starting_m(spec.comparisons), u),
-                                                  iterations=spec.em_iterations)
-    progress(f"EM: {iterations} iterations over {len(vectors):,} distinct vectors of {total:,} pairs; "
-             f"prior match share {params.prior:.4g}")
-    return Estimated(counts, total, u_pairs, params, iterations, vectors), pairs
+    trained: dict[str, list[tuple[float, ...]]] = {}
+    sessions = []
+    for c in counts:
+        active = [k for k in spec.comparisons if k.column not in c.rule.columns]
+        if not active or not c.alone:
+            continue
+        vectors = comparison_vectors(candidate_pairs(left, right, "_id", "_id", [c.rule], columns), active)
+        start = Parameters(min(max(min(n_left, n_right) / c.alone / 2, 1e-6), 0.5), starting_m(active),
+                           {k.name: u[k.name] for k in active})  # a start near 1 is a fixed point: all matches
+        params, iterations = expectation_maximisation(vectors, active, start, iterations=spec.em_iterations)
+        for k in active:
+            trained.setdefault(k.name, []).append(params.m[k.name])
+        sessions.append(Session(c.rule.label, c.alone, tuple(k.name for k in active), params.prior, iterations,
+                                len(vectors)))
+        progress(f"EM on [{c.rule.label}]: {iterations} iterations over {len(vectors):,} distinct vectors of "
+                 f"{c.alone:,} pairs; matches among them {params.prior:.4g}")
+    untrained = [k.name for k in spec.comparisons if k.name not in trained]
+    if untrained:
+        raise LinkageError(f"comparison(s) {', '.join(untrained)}: their column is in every blocking rule, so no "
+                           "EM session can estimate their m; add a rule that does not hold it equal")
+    m = {name: tuple(sum(levels) / len(ms) for levels in zip(*ms)) for name, ms in trained.items()}
+    # the matches among all the blocked pairs, m and u now fixed: the prior of two random records
+    pairs = candidate_pairs(left, right, "_id", "_id", spec.blocking, columns)
+    vectors = comparison_vectors(pairs, spec.comparisons)
+    blocked, _ = expectation_maximisation(vectors, spec.comparisons, Parameters(0.5, m, u),
+                                          iterations=spec.em_iterations, fix_m=True)
+    matches = max(blocked.prior * total, 1.0)
+    prior = min(matches / (n_left * n_right), 0.5)
+    progress(f"about {matches:,.0f} matches among the {total:,} blocked pairs")
+    return Estimated(counts, total, u_pairs, Parameters(prior, m, u), sessions, matches), pairs
 
 
 def _best(scored: DataFrame) -> DataFrame:
@@ -175,7 +210,9 @@ def link(spark: SparkSession, left: DataFrame, right: DataFrame, spec: LinkageSp
     estimated, histogram, examples = None, [], []
     if spec.comparisons:
         estimated, pairs = estimate(lhs, rhs, spec, progress)
-        scored = score(pairs, spec.comparisons, estimated.params).localCheckpoint()
+        frequencies = {c.name: term_frequencies(lhs, rhs, quoted(c.column)) for c in spec.comparisons
+                       if c.term_frequency}
+        scored = score(pairs, spec.comparisons, estimated.params, frequencies).localCheckpoint()
         histogram = [(float(r["bin"]) * HISTOGRAM_BIN, int(r["count"])) for r in
                      scored.groupBy(F.floor(F.col("match_weight") / HISTOGRAM_BIN).alias("bin")).count()
                      .orderBy("bin").collect()]  # one row a bin

@@ -119,9 +119,9 @@ def spec_from_mapping(data: Mapping, where: str) -> LinkageSpec:
     for i, raw in enumerate(_get(data, "comparison", where, "", list, [])):
         key = f"comparison[{i}]"
         for k in raw:
-            if k not in ("name", "column", "kind", "thresholds", "swapped_day_month"):
+            if k not in ("name", "column", "kind", "thresholds", "swapped_day_month", "term_frequency"):
                 raise SettingsError(where, f"{key}.{k}", "unknown key (name, column, kind, thresholds, "
-                                                          "swapped_day_month)")
+                                                          "swapped_day_month, term_frequency)")
         kind = _get(raw, "kind", where, f"{key}.", str)
         if kind not in KINDS:
             raise SettingsError(where, f"{key}.kind", f"{kind!r} is not one of {', '.join(KINDS)}")
@@ -132,7 +132,8 @@ def spec_from_mapping(data: Mapping, where: str) -> LinkageSpec:
         try:
             comparisons.append(Comparison(_name(_get(raw, "name", where, f"{key}.", str, column), where, f"{key}.name"),
                                           column, kind, tuple(float(t) for t in thresholds),
-                                          _get(raw, "swapped_day_month", where, f"{key}.", bool, False)))
+                                          _get(raw, "swapped_day_month", where, f"{key}.", bool, False),
+                                          _get(raw, "term_frequency", where, f"{key}.", bool, False)))
         except LinkageError as e:
             raise SettingsError(where, key, str(e)) from None
     if comparisons and not rules:
