@@ -62,7 +62,7 @@ class Estimated:
     u_pairs: int
     params: Parameters  # prior: the probability that two records drawn at random match
     sessions: list[Session]
-    matches: float  # the matches the sessions imply (the prior's numerator)
+    matches: float  # the matches found among the blocked pairs, m and u fixed (the prior's numerator)
 
 
 @dataclass
