@@ -60,10 +60,9 @@ def level_shares(vectors: Vectors, comparisons: Sequence[Comparison]) -> dict[st
     return out
 
 
-def random_pairs(left: DataFrame, right: DataFrame, pairs: int, seed: int) -> DataFrame:
-    """About `pairs` pairs drawn at random (the same for the same seed and inputs): a sample of
-    each side, crossed."""
-    n_left, n_right = left.count(), right.count()
+def random_pairs(left: DataFrame, right: DataFrame, n_left: int, n_right: int, pairs: int, seed: int) -> DataFrame:
+    """About `pairs` pairs drawn at random (the same for the same seed and inputs) from `left`
+    and `right` (of `n_left` and `n_right` rows): a sample of each side, crossed."""
     if not n_left or not n_right:
         raise LinkageError("an input has no row: nothing to estimate u from")
     side = math.sqrt(pairs)

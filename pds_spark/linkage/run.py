@@ -120,12 +120,12 @@ def estimate(left: DataFrame, right: DataFrame, spec: LinkageSpec, progress: Cal
     columns = sorted({c.column for c in spec.comparisons})
     sides = [df.select(F.col("_id").alias(f"id_{s}"), *[F.col(quoted(c)).alias(f"{c}_{s}") for c in columns])
              for df, s in ((left, "l"), (right, "r"))]
-    u_vectors = comparison_vectors(random_pairs(sides[0], sides[1], spec.u_sample_pairs, spec.seed),
+    n_left, n_right = left.count(), right.count()
+    u_vectors = comparison_vectors(random_pairs(sides[0], sides[1], n_left, n_right, spec.u_sample_pairs, spec.seed),
                                    spec.comparisons)
     u = level_shares(u_vectors, spec.comparisons)
     u_pairs = sum(n for _, n in u_vectors)
     progress(f"u from {u_pairs:,} random pairs")
-    n_left, n_right = left.count(), right.count()
     trained: dict[str, list[tuple[float, ...]]] = {}
     sessions = []
     for c in counts:
