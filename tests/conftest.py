@@ -109,7 +109,13 @@ def spark(settings, tmp_path_factory):
         "spark.eventLog.dir": f"file:{event_log}",
         "spark.sql.shuffle.partitions": "2",
         "spark.default.parallelism": "2",
-        "spark.driver.memory": "3g",
+        "spark.driver.memory": "4g",
+        # a long suite: locally checkpointed frames are freed by the JVM's GC, which Spark asks
+        # for every 30 minutes unless told; and keep few finished queries in the status store
+        "spark.cleaner.periodicGC.interval": "3min",
+        "spark.sql.ui.retainedExecutions": "50",
+        "spark.ui.retainedJobs": "100",
+        "spark.ui.retainedStages": "200",
         "spark.databricks.delta.snapshotPartitions": "2",
     })
     gov = Governance.from_settings(session, settings)

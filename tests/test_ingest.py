@@ -519,3 +519,66 @@ def test_a_refused_schema_stops_only_its_table(spark, settings, corpus, tmp_path
     assert quarantined.count() == sum(r.rows_read for r in ben_files)
     assert spark.read.format("delta").load(str(wh / "snds" / "ER_PRS_F")).count() == \
         sum(r.rows_loaded for r in ledger if "ER_PRS_F" in r.file)
+
+
+# What the quality checks find in the two reference sets, each finding explained. Any other
+# finding (or one of these gone) fails the test: a new false alarm, or a check that went blind.
+PUBLISHED_FINDINGS = {
+    # The published synthetic files draw each table on its own: a child's keys are not its parent's.
+    "a child's keys drawn apart from its parent's": {
+        ("ER_PRS_F", "foreign_key", c) for c in ("PFS_EXE_NUM", "PFS_PRE_NUM", "PRS_MTT_NUM")} | {
+        (t, "foreign_key", "ETA_NUM,RSA_NUM") for t in (
+            "T_MCOaaA", "T_MCOaaD", "T_MCOaaDIALP", "T_MCOaaDMIP", "T_MCOaaFA", "T_MCOaaFB", "T_MCOaaFC", "T_MCOaaFI",
+            "T_MCOaaFL", "T_MCOaaFM", "T_MCOaaFP", "T_MCOaaGVxx", "T_MCOaaIVG", "T_MCOaaLEG", "T_MCOaaMED",
+            "T_MCOaaMEDATU", "T_MCOaaMEDTHROMBO", "T_MCOaaORP", "T_MCOaaPIE", "T_MCOaaPIP", "T_MCOaaPORG", "T_MCOaaSTC",
+            "T_MCOaaUM", "T_MCOaaUPGV", "T_MCOaaVALO", "T_MCOaaZ")} | {
+        (t, "foreign_key", "ETA_NUM,RHA_NUM,RHS_NUM") for t in (
+            "T_SSRaaA", "T_SSRaaCCAM", "T_SSRaaCCAR", "T_SSRaaCSARR", "T_SSRaaD", "T_SSRaaLEG", "T_SSRaaMED",
+            "T_SSRaaMEDATU")} | {
+        (t, "foreign_key", "ETA_NUM,RHA_NUM") for t in (
+            "T_SSRaaC", "T_SSRaaCMC", "T_SSRaaFA", "T_SSRaaFB", "T_SSRaaFC", "T_SSRaaFH", "T_SSRaaFI", "T_SSRaaFL",
+            "T_SSRaaFM", "T_SSRaaFP", "T_SSRaaGHJ", "T_SSRaaGME", "T_SSRaaS", "T_SSRaaSTC")},
+    # Ten rows drawn from few values repeat a key (2 keys over 5 rows, 1 over 3).
+    "keys drawn from few values": {
+        ("CT_IDE_AAAA_GN", "primary_key", "ben_nir_psa,ben_rng_gem"), ("IR_IBA_R", "primary_key", "BEN_IDT_ANO"),
+        ("T_MCOaaCSTC", "primary_key", "ETA_NUM,SEQ_NUM"), ("T_MCOaaFBSTC", "primary_key", "ETA_NUM,SEQ_NUM"),
+        ("T_SSRaaC", "primary_key", "ETA_NUM,RHA_NUM"), ("T_SSRaaCSTC", "primary_key", "ETA_NUM,SEQ_NUM"),
+        ("T_SSRaaFBSTC", "primary_key", "ETA_NUM,SEQ_NUM")},
+    # Year-months drawn over 1905-2028 (EXE_SOI_AMD 202801), beyond the date dimension IR_DTE_V;
+    # regimes 676 and 677, which IR_RGM_V does not list; entry and exit modes not in MS_SOR_V.
+    "values drawn outside their list": {
+        ("EB_PRS_F", "code_list", c) for c in ("PRE_PRE_AMD", "EXE_SOI_AMF", "PRS_HOS_AMD", "RGM_GRG_COD")} | {
+        ("ER_PRS_F", "code_list", c) for c in ("EXE_SOI_AMD", "EXE_SOI_AMF", "RGM_GRG_COD")} | {
+        ("T_SSRaaS", "code_list", "ENT_MOD"), ("T_SSRaaS", "code_list", "SOR_MOD")},
+}
+CNAM_FINDINGS = {
+    # The sample's ER_PRS_F rows are quarantined (PSP_PPS_NUM too long) and it holds no T_MCOaaB:
+    # the children it delivers have no parent loaded.
+    "parents refused or not delivered": {
+        (t, "foreign_key", "DCT_ORD_NUM,FLX_DIS_DTD,FLX_EMT_NUM,FLX_EMT_ORD,FLX_EMT_TYP,FLX_TRT_DTD,ORG_CLE_NUM,"
+                           "PRS_ORD_NUM,REM_TYP_AFF") for t in ("ER_CAM_F", "ER_PHA_F", "ER_UCD_F")} | {
+        (t, "foreign_key", "ETA_NUM,RSA_NUM") for t in ("T_MCOaaA", "T_MCOaaD", "T_MCOaaUM")},
+    # A sample's codes are made up: organisations, CCAM acts, UCD drugs, ICD-10 codes in no list.
+    "made-up codes": {(t, "code_list", c) for t, cs in (
+        ("ER_CAM_F", ("CAM_PRS_IDE", "ORG_CLE_NEW", "ORG_CLE_NUM")), ("ER_PHA_F", ("ORG_CLE_NEW", "ORG_CLE_NUM")),
+        ("ER_UCD_F", ("ORG_CLE_NEW", "ORG_CLE_NUM", "UCD_UCD_COD")), ("IR_BEN_R", ("ORG_AFF_BEN", "ORG_CLE_NEW")),
+        ("IR_IMB_R", ("MED_MTF_COD", "MED_NCL_IDT")), ("T_MCOaaA", ("CDC_ACT",)), ("T_MCOaaD", ("ASS_DGN",)))
+        for c in cs},
+}
+
+
+def test_the_reference_sets_give_only_the_findings_listed_and_explained(spark, settings, catalogue, synthetic_load,
+                                                                         tmp_path):
+    from pds_spark.quality.run import run_quality
+
+    rules = foreign_key_rules(settings.quality.rules)
+    wh, _, result = synthetic_load
+    cnam = loader(spark, settings, tmp_path, "wh", "cnam").run(discover(SNDS / "cnam-delivery-sample", catalogue))
+    for where, loaded, expected in ((wh, result, PUBLISHED_FINDINGS), (tmp_path / "wh", cnam, CNAM_FINDINGS)):
+        tables = sorted({o.file.table.name for o in loaded.outcomes if o.loaded})
+        metrics, _ = run_quality(spark, Warehouse(where), catalogue, tables, rules, tmp_path / "q.html",
+                                 quality=settings.quality)
+        found = {(m.table, m.check, m.column) for m in metrics if not m.passed}
+        listed = set().union(*expected.values())
+        assert found == listed, (sorted(found - listed), sorted(listed - found))
+        assert all(m.severity == "warning" for m in metrics if not m.passed and m.check == "code_list")
