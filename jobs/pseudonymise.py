@@ -10,6 +10,11 @@ table's properties), names are dropped, birth dates and communes coarsened, as
 conf/pseudonymisation.toml says. With --project, every pseudonym is keyed again with
 the project's own key, so the extract cannot be joined with any other project's.
 
+With --bloom COLUMN... (and --project P), those name columns are kept, encoded: each becomes
+`<column>_clk`, a Bloom filter of its bigrams under project P's own key (pds_spark.linkage.bloom),
+so that two files of P link on similar names (jobs/link.py, `kind = "dice"`) while the platform
+never holds them in clear.
+
 Inputs: a file brought in, the caller's work area, a project area of theirs, or an SNDS
 table with --project P whose grant covers the table's columns and periods. Output: the
 caller's work area, or project P's area (then --project P is required).
@@ -20,6 +25,7 @@ from pathlib import Path
 
 from pds_spark.access import Resource
 from pds_spark.jobrunner import JobRun, run_job
+from pds_spark.linkage.bloom import encode_for_project
 from pds_spark.pseudo.datasets import (
     FORMATS,
     guess_format,
@@ -38,6 +44,8 @@ def add_arguments(parser):
     parser.add_argument("--encoding", default="UTF-8", help="CSV encoding (default UTF-8)")
     parser.add_argument("--table", help="table name the policy matches (default: the input's name)")
     parser.add_argument("--project", help="also key every pseudonym with this project's key")
+    parser.add_argument("--bloom", nargs="+", default=[], metavar="COLUMN",
+                        help="name columns to keep as Bloom-filter encodings (CLK) under the project's key")
 
 
 def table_name(path: Path) -> str:
@@ -58,9 +66,20 @@ def body(run: JobRun):
     df = read_dataset(run.spark, a.input, fmt, a.sep, a.encoding)
     already = table_properties(run.spark, str(a.input)) if fmt == "delta" else {}
     name = a.table or table_name(a.input)
+    encoded: dict[str, str] = {}
+    if a.bloom:
+        if not a.project:
+            print("error: --bloom encodes names under a project's key: add --project", file=sys.stderr)
+            return 2
+        missing = [c for c in a.bloom if c not in df.columns]
+        if missing:
+            print(f"error: --bloom {', '.join(missing)}: no such column in {a.input} (it has {', '.join(df.columns)})",
+                  file=sys.stderr)
+            return 2
+        df, encoded = encode_for_project(df, a.bloom, keys, a.project)
     outcome = pseudonymise_frame(df, name, policy, keys, already, a.project)
     run.input(a.input)
-    write_table(outcome.frame, a.output.resolve(), outcome.properties)
+    write_table(outcome.frame, a.output.resolve(), {**outcome.properties, **encoded})
     run.output(a.output)
     rows = run.spark.read.format("delta").load(str(a.output.resolve())).count()
     run.count("rows", rows)
@@ -74,7 +93,10 @@ def body(run: JobRun):
         run.summary.append(f"  coarsened to {rule.to}: {col}")
     if outcome.layered:
         run.summary.append(f"  keyed for project {a.project}: {', '.join(outcome.layered)}")
-    if not p and not outcome.layered:
+    if a.bloom:
+        run.summary.append(f"  encoded as Bloom filters under project {a.project}'s key: "
+                           f"{', '.join(c + '_clk' for c in a.bloom)}")
+    if not p and not outcome.layered and not a.bloom:
         run.summary.append("  the policy names no column of this dataset: copied unchanged")
     return 0
 

@@ -24,6 +24,7 @@ ROLE_NAMES = {"admin": "platform administrator", "engineer": "data engineer",
 ROLE_ACTIONS = {
     "ingest": ("engineer",), "pseudonymise": ("engineer",), "quality": ("engineer",),
     "pipeline": ("engineer",), "build_events": ("engineer",), "mirror": ("admin", "engineer"),
+    "link_snds": ("engineer",),
     "validate_conformity": ("engineer", "reviewer"),
     "keys": ("admin",), "admin": ("admin",), "review": ("reviewer",), "audit": ("admin", "reviewer"),
 }

@@ -16,7 +16,7 @@ from pyspark.sql import types as T
 
 from pds_spark.errors import ExitCode, PdsError
 
-KINDS = ("exact", "levenshtein", "damerau_levenshtein", "jaro_winkler", "date", "numeric", "prefix")
+KINDS = ("exact", "levenshtein", "damerau_levenshtein", "jaro_winkler", "dice", "date", "month", "numeric", "prefix")
 JAVA_FUNCTIONS = {"pds_jaro_winkler": ("fr.pds.spark.linkage.JaroWinkler", T.DoubleType()),
                   "pds_damerau_levenshtein": ("fr.pds.spark.linkage.DamerauLevenshtein", T.IntegerType())}
 
@@ -41,6 +41,10 @@ def _days_apart(a: Column, b: Column, most: int) -> Column:
     return F.abs(F.datediff(a, b)) <= most
 
 
+def _months_apart(a: Column, b: Column, most: int) -> Column:
+    return F.abs(F.months_between(a, b)) <= most
+
+
 def _edits(a: Column, b: Column, most: int) -> Column:
     return F.levenshtein(a, b) <= most
 
@@ -51,6 +55,11 @@ def _edits_or_swaps(a: Column, b: Column, most: int) -> Column:
 
 def _jaro_winkler(a: Column, b: Column, least: float) -> Column:
     return F.call_function("pds_jaro_winkler", a, b) >= least
+
+
+def _dice(a: Column, b: Column, least: float) -> Column:
+    """Dice similarity of two CLKs (arrays of set bits, linkage.bloom)."""
+    return F.lit(2.0) * F.size(F.array_intersect(a, b)) / (F.size(a) + F.size(b)) >= least
 
 
 def _apart(a: Column, b: Column, most: float) -> Column:
@@ -77,16 +86,17 @@ class Comparison:
     def __post_init__(self):
         if self.kind not in KINDS:
             raise LinkageError(f"comparison {self.name}: kind {self.kind!r} is not one of {', '.join(KINDS)}")
-        if self.kind in ("levenshtein", "damerau_levenshtein", "date", "numeric") and \
+        if self.kind in ("levenshtein", "damerau_levenshtein", "date", "month", "numeric") and \
                 list(self.thresholds) != sorted(self.thresholds):
             raise LinkageError(f"comparison {self.name}: thresholds {list(self.thresholds)} must grow "
                                "(the most alike level first)")
-        if self.kind in ("jaro_winkler", "prefix") and list(self.thresholds) != sorted(self.thresholds, reverse=True):
+        if self.kind in ("jaro_winkler", "dice", "prefix") and \
+                list(self.thresholds) != sorted(self.thresholds, reverse=True):
             raise LinkageError(f"comparison {self.name}: thresholds {list(self.thresholds)} must shrink "
                                "(the most alike level first)")
-        if self.kind == "jaro_winkler" and any(not 0 < t < 1 for t in self.thresholds):
-            raise LinkageError(f"comparison {self.name}: Jaro-Winkler thresholds lie between 0 and 1")
-        if self.kind != "exact" and self.kind != "date" and not self.thresholds:
+        if self.kind in ("jaro_winkler", "dice") and any(not 0 < t < 1 for t in self.thresholds):
+            raise LinkageError(f"comparison {self.name}: {self.kind} thresholds lie between 0 and 1")
+        if self.kind not in ("exact", "date", "month") and not self.thresholds:
             raise LinkageError(f"comparison {self.name}: a {self.kind} comparison needs thresholds")
         object.__setattr__(self, "labels", tuple(label for label, _ in self._levels()))
 
@@ -107,6 +117,9 @@ class Comparison:
                             & (F.dayofmonth(a) == F.month(b))))
             out += [(f"within {int(d)} days", partial(_days_apart, most=int(d)))
                     for d in self.thresholds]
+        elif self.kind == "month":  # both sides the first day of their month (linkage.io.typed)
+            out.append(("same month", lambda a, b: a == b))
+            out += [(f"within {int(d)} months", partial(_months_apart, most=int(d))) for d in self.thresholds]
         else:
             out.append(("exact", lambda a, b: a == b))
             if self.kind == "levenshtein":
@@ -118,6 +131,8 @@ class Comparison:
             elif self.kind == "jaro_winkler":
                 out += [(f"Jaro-Winkler >= {s:g}", partial(_jaro_winkler, least=s))
                         for s in self.thresholds]
+            elif self.kind == "dice":
+                out += [(f"Dice >= {s:g}", partial(_dice, least=s)) for s in self.thresholds]
             elif self.kind == "numeric":
                 out += [(f"within {d:g}", partial(_apart, most=d)) for d in self.thresholds]
             elif self.kind == "prefix":

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
@@ -14,6 +14,7 @@ from pds_spark.linkage.spec import LinkageSpec
 from pds_spark.sqltext import quoted
 
 DATE_FORMATS = ("yyyy-MM-dd", "dd/MM/yyyy", "yyyyMMdd")
+MONTH_FORMATS = (*DATE_FORMATS, "yyyy-MM", "yyyyMM", "MM/yyyy")
 
 
 def read_input(spark: SparkSession, path: Path) -> DataFrame:
@@ -34,16 +35,28 @@ def read_input(spark: SparkSession, path: Path) -> DataFrame:
     raise LinkageError(f"{path}: not a Delta table, Parquet or a .csv file")
 
 
-def typed(df: DataFrame, spec: LinkageSpec) -> DataFrame:
-    """The compared columns as their comparisons need them: dates (read from yyyy-MM-dd,
-    dd/MM/yyyy or yyyyMMdd text), numbers; text trimmed, empty text as missing."""
+def _parsed(col: Column, formats: tuple[str, ...]) -> Column:
+    return F.coalesce(*[F.try_to_timestamp(F.trim(col), F.lit(f)).cast("date") for f in formats])
+
+
+def typed(df: DataFrame, spec: LinkageSpec, side: str) -> DataFrame:
+    """The `side`'s columns renamed as the spec says, and the compared ones as their
+    comparisons need them: dates (read from yyyy-MM-dd, dd/MM/yyyy or yyyyMMdd text), months (the
+    first day of theirs, also from yyyy-MM, yyyyMM or MM/yyyy), numbers; text trimmed, empty text
+    as missing."""
+    renamed = dict(spec.rename_left if side == "left" else spec.rename_right)
+    taken = [new for old, new in renamed.items() if old in df.columns and new in df.columns and new not in renamed]
+    if taken:
+        raise LinkageError(f"linkage {spec.name}: the {side} input already has a column {', '.join(taken)}")
+    out = df.select(*[F.col(quoted(c)).alias(renamed.get(c, c)) for c in df.columns])
     kinds = {c.column: c.kind for c in spec.comparisons}
-    out = df
-    for column in [c for c in spec.columns if c in df.columns]:  # a missing one: LinkageSpec.check_inputs
-        dtype = df.schema[column].dataType
+    for column in [c for c in spec.columns if c in out.columns]:  # a missing one: LinkageSpec.check_inputs
+        dtype = out.schema[column].dataType
         col = F.col(quoted(column))
-        if kinds.get(column) == "date" and isinstance(dtype, T.StringType):
-            col = F.coalesce(*[F.try_to_timestamp(F.trim(col), F.lit(f)).cast("date") for f in DATE_FORMATS])
+        if kinds.get(column) == "month":
+            col = F.trunc(_parsed(col, MONTH_FORMATS) if isinstance(dtype, T.StringType) else col.cast("date"), "MM")
+        elif kinds.get(column) == "date" and isinstance(dtype, T.StringType):
+            col = _parsed(col, DATE_FORMATS)
         elif kinds.get(column) == "numeric" and not isinstance(dtype, T.NumericType):
             col = F.trim(col.cast("string")).try_cast("double")
         elif isinstance(dtype, T.StringType):

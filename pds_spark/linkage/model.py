@@ -11,8 +11,9 @@ the pairs), so the driver's memory does not grow with the pairs.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
+from typing import overload
 
 from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
@@ -40,12 +41,40 @@ class Parameters:
         return math.log2(p / (1 - p))
 
 
-def comparison_vectors(pairs: DataFrame, comparisons: Sequence[Comparison]) -> Vectors:
-    """The pairs' comparison vectors and how many pairs show each (one aggregation)."""
+@overload
+def comparison_vectors(pairs: DataFrame, comparisons: Sequence[Comparison]) -> Vectors: ...
+@overload
+def comparison_vectors(pairs: DataFrame, comparisons: Sequence[Comparison], by: str) -> dict[int, Vectors]: ...
+
+
+def comparison_vectors(pairs: DataFrame, comparisons: Sequence[Comparison], by: str | None = None
+                       ) -> Vectors | dict[int, Vectors]:
+    """The pairs' comparison vectors and how many pairs show each (one aggregation); with `by`
+    (an integer column), per value of it."""
     names = [gamma(c.name) for c in comparisons]
-    levelled = pairs.select(*[c.level() for c in comparisons]) if not set(names) <= set(pairs.columns) else pairs
-    rows = levelled.groupBy(*names).count().collect()  # one row a distinct vector: at most the product of levels
-    return [(tuple(int(r[n]) for n in names), int(r["count"])) for r in rows]
+    levelled = pairs if set(names) <= set(pairs.columns) else pairs.select(*([by] if by else []),
+                                                                           *[c.level() for c in comparisons])
+    rows = levelled.groupBy(*([by] if by else []), *names).count().collect()  # at most the product of levels
+    if by is None:
+        return [(tuple(int(r[n]) for n in names), int(r["count"])) for r in rows]
+    out: dict[int, Vectors] = {}
+    for r in rows:
+        out.setdefault(int(r[by]), []).append((tuple(int(r[n]) for n in names), int(r["count"])))
+    return out
+
+
+def best_levels(pairs: DataFrame, comparisons: Sequence[Comparison]) -> DataFrame:
+    """One row a pair of ids (`id_l`, `id_r`) when an id has several rows (a person and each of
+    their stays): each comparison at its most alike level over the id's rows, missing only if it
+    is missing in all; the left values kept (a left id is one row)."""
+    names = [gamma(c.name) for c in comparisons]
+    values = sorted({f"{c.column}_l" for c in comparisons} & set(pairs.columns))
+    rule = "blocking_rule" in pairs.columns  # the first rule that built one of the id's pairs
+    levelled = pairs.select("id_l", "id_r", *values, *(["blocking_rule"] if rule else []),
+                            *[c.level() for c in comparisons])
+    return levelled.groupBy("id_l", "id_r").agg(
+        *[F.first(v).alias(v) for v in values], *([F.min("blocking_rule").alias("blocking_rule")] if rule else []),
+        *[F.coalesce(F.min(F.nullif(F.col(n), F.lit(0))), F.lit(0)).alias(n) for n in names])
 
 
 def level_shares(vectors: Vectors, comparisons: Sequence[Comparison]) -> dict[str, tuple[float, ...]]:
@@ -82,10 +111,11 @@ def starting_m(comparisons: Sequence[Comparison]) -> dict[str, tuple[float, ...]
 
 def expectation_maximisation(vectors: Vectors, comparisons: Sequence[Comparison], start: Parameters,
                              fix_u: bool = True, iterations: int = 100,
-                             tolerance: float = 1e-7, fix_m: bool = False) -> tuple[Parameters, int]:
-    """The prior, m unless `fix_m` and u unless `fix_u`, that best explain the counted vectors;
-    returns them with the iterations run."""
+                             tolerance: float = 1e-7, fix_m: bool | Collection[str] = False) -> tuple[Parameters, int]:
+    """The prior, m (but of the comparisons named in `fix_m`, or of all when True) and u unless
+    `fix_u`, that best explain the counted vectors; returns them with the iterations run."""
     names = [c.name for c in comparisons]
+    fixed = set(names) if fix_m is True else set(fix_m or ())
     m = {k: list(v) for k, v in start.m.items()}
     u = {k: list(v) for k, v in start.u.items()}
     prior = start.prior
@@ -112,7 +142,7 @@ def expectation_maximisation(vectors: Vectors, comparisons: Sequence[Comparison]
         change = abs(matched / total - prior)
         prior = matched / total
         for k in names:
-            for store, sums in (() if fix_m else ((m, m_sum),)) + (() if fix_u else ((u, u_sum),)):
+            for store, sums in (() if k in fixed else ((m, m_sum),)) + (() if fix_u else ((u, u_sum),)):
                 seen = sum(sums[k][1:])
                 fresh = [0.0, *((s / seen) if seen else store[k][i + 1] for i, s in enumerate(sums[k][1:]))]
                 change = max(change, max(abs(a - b) for a, b in zip(fresh, store[k])))

@@ -15,9 +15,11 @@ from pyspark.sql import DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
 from pds_spark.linkage.blocking import RuleCount, candidate_pairs, check_budget, count_pairs
+from pds_spark.linkage.clusters import with_clusters
 from pds_spark.linkage.comparisons import Comparison, LinkageError, gamma, register_functions
 from pds_spark.linkage.model import (
     Parameters,
+    best_levels,
     comparison_vectors,
     expectation_maximisation,
     level_shares,
@@ -88,14 +90,15 @@ def _equal_on(lhs: DataFrame, rhs: DataFrame, columns: Sequence[tuple[str, str]]
     return lhs.join(rhs, condition)
 
 
-def deterministic(left: DataFrame, right: DataFrame, criteria: Sequence[tuple[str, str]], step: str
-                  ) -> tuple[DataFrame, int]:
+def deterministic(left: DataFrame, right: DataFrame, criteria: Sequence[tuple[str, str]], step: str,
+                  repeats: bool = False) -> tuple[DataFrame, int]:
     """One deterministic pass: pairs equal (and present) on every criterion, kept when each of
     their records is in no other pair. Returns the links (id_l, id_r, step) and the left
     records left ambiguous (several candidates)."""
     lhs = left.select(F.col("_id").alias("id_l"), *[F.col(quoted(a)).alias(f"_l{i}") for i, (a, _) in enumerate(criteria)])
     rhs = right.select(F.col("_id").alias("id_r"), *[F.col(quoted(b)).alias(f"_r{i}") for i, (_, b) in enumerate(criteria)])
     pairs = _equal_on(lhs, rhs, [(f"_l{i}", f"_r{i}") for i in range(len(criteria))]).select("id_l", "id_r")
+    pairs = pairs.distinct() if repeats else pairs  # an id's several rows: one pair of ids
     pairs = pairs.localCheckpoint()  # both the links and the ambiguity count read it
     links = _unique(pairs).withColumn("step", F.lit(step))
     ambiguous = pairs.groupBy("id_l").count().where("count > 1").count()
@@ -106,34 +109,49 @@ def _remaining(df: DataFrame, links: DataFrame, side: str) -> DataFrame:
     return df.join(links.select(F.col(f"id_{side}").alias("_id")), "_id", "left_anti")
 
 
-def estimate(left: DataFrame, right: DataFrame, spec: LinkageSpec, progress: Callable[[str], None] = log.info
-             ) -> tuple[Estimated, DataFrame]:
+def estimate(left: DataFrame, right: DataFrame, spec: LinkageSpec, progress: Callable[[str], None] = log.info,
+             whole: tuple[DataFrame, DataFrame] | None = None) -> tuple[Estimated, DataFrame]:
     """Count and check the blocked pairs; u from random pairs; m by EM, one session a blocking
     rule over that rule's pairs, each training only the comparisons of columns the rule does
     not hold equal (those agree by construction there, whatever the pair); then the prior of
-    two random records matching. Returns the model and the blocked pairs (not yet built)."""
+    two random records matching. m and u come from `whole` when given (the inputs before the
+    deterministic steps: the population, not the few records those steps left, whose EM would
+    have too few matches to learn from); the prior from `left` and `right`. Returns the model
+    and the blocked pairs of `left` and `right` (not yet built)."""
     counts = count_pairs(left, right, spec.blocking)
     for c in counts:
         progress(f"blocking [{c.rule.label}]: {c.pairs:,} pairs ({c.alone:,} alone, largest block "
                  f"{c.largest_block:,})")
     total = check_budget(counts, spec.max_pairs, spec.max_block_share)
+    n_left = left.count()
+    right_ids = right.select("_id").distinct().count() if spec.right_id_repeats else right.count()
+    t_left, t_right = whole or (left, right)
+    training = counts if whole is None else count_pairs(t_left, t_right, spec.blocking)
+    if whole is not None:
+        trained_total = check_budget(training, spec.max_pairs, spec.max_block_share)
+        progress(f"the model learnt from the whole inputs: {trained_total:,} blocked pairs")
     columns = sorted({c.column for c in spec.comparisons})
     sides = [df.select(F.col("_id").alias(f"id_{s}"), *[F.col(quoted(c)).alias(f"{c}_{s}") for c in columns])
-             for df, s in ((left, "l"), (right, "r"))]
-    n_left, n_right = left.count(), right.count()
-    u_vectors = comparison_vectors(random_pairs(sides[0], sides[1], n_left, n_right, spec.u_sample_pairs, spec.seed),
-                                   spec.comparisons)
+             for df, s in ((t_left, "l"), (t_right, "r"))]
+    t_n_left, t_n_right = t_left.count(), t_right.count()
+    u_vectors = comparison_vectors(random_pairs(sides[0], sides[1], t_n_left, t_n_right, spec.u_sample_pairs,
+                                                spec.seed), spec.comparisons)
     u = level_shares(u_vectors, spec.comparisons)
     u_pairs = sum(n for _, n in u_vectors)
     progress(f"u from {u_pairs:,} random pairs")
+
+    def ids(pairs: DataFrame, comparisons: Sequence[Comparison]) -> DataFrame:
+        return best_levels(pairs, comparisons) if spec.right_id_repeats else pairs
+
     trained: dict[str, list[tuple[float, ...]]] = {}
     sessions = []
-    for c in counts:
+    for c in training:
         active = [k for k in spec.comparisons if k.column not in c.rule.columns]
         if not active or not c.alone:
             continue
-        vectors = comparison_vectors(candidate_pairs(left, right, "_id", "_id", [c.rule], columns), active)
-        start = Parameters(min(max(min(n_left, n_right) / c.alone / 2, 1e-6), 0.5), starting_m(active),
+        vectors = comparison_vectors(ids(candidate_pairs(t_left, t_right, "_id", "_id", [c.rule], columns), active),
+                                     active)
+        start = Parameters(min(max(min(t_n_left, t_n_right) / c.alone / 2, 1e-6), 0.5), starting_m(active),
                            {k.name: u[k.name] for k in active})  # a start near 1 is a fixed point: all matches
         params, iterations = expectation_maximisation(vectors, active, start, iterations=spec.em_iterations)
         for k in active:
@@ -142,18 +160,39 @@ def estimate(left: DataFrame, right: DataFrame, spec: LinkageSpec, progress: Cal
                                 len(vectors)))
         progress(f"EM on [{c.rule.label}]: {iterations} iterations over {len(vectors):,} distinct vectors of "
                  f"{c.alone:,} pairs; matches among them {params.prior:.4g}")
-    untrained = [k.name for k in spec.comparisons if k.name not in trained]
-    if untrained:
-        raise LinkageError(f"comparison(s) {', '.join(untrained)}: their column is in every blocking rule, so no "
+    untrainable = [k.name for k in spec.comparisons if all(k.column in c.rule.columns for c in counts)]
+    if untrainable:
+        raise LinkageError(f"comparison(s) {', '.join(untrainable)}: their column is in every blocking rule, so no "
                            "EM session can estimate their m; add a rule that does not hold it equal")
     m = {name: tuple(sum(levels) / len(ms) for levels in zip(*ms)) for name, ms in trained.items()}
-    # the matches among all the blocked pairs, m and u now fixed: the prior of two random records
-    pairs = candidate_pairs(left, right, "_id", "_id", spec.blocking, columns)
-    vectors = comparison_vectors(pairs, spec.comparisons)
-    blocked, _ = expectation_maximisation(vectors, spec.comparisons, Parameters(0.5, m, u),
-                                          iterations=spec.em_iterations, fix_m=True)
-    matches = max(blocked.prior * total, 1.0)
-    prior = min(matches / (n_left * n_right), 0.5)
+    untrained = [k for k in spec.comparisons if k.name not in trained]
+    if untrained:  # the rules that would train them found no pair
+        progress(f"no pair to train {', '.join(k.name for k in untrained)}: their m is a guess (most alike first)")
+        m.update(starting_m(untrained))
+    # The matches among the blocked pairs, m and u fixed: per rule, among the pairs it adds, from
+    # the comparisons of the columns it does not hold equal (those agree by construction there,
+    # which u, drawn from random pairs, would read as a match); their sum over the inputs' pairs
+    # is the prior of two random records.
+    pairs = ids(candidate_pairs(left, right, "_id", "_id", spec.blocking, columns), spec.comparisons)
+    by_rule = comparison_vectors(pairs, spec.comparisons, by="blocking_rule")
+    matches = 0.0
+    for i, c in enumerate(counts):
+        kept = [j for j, k in enumerate(spec.comparisons) if k.column not in c.rule.columns]
+        free = [spec.comparisons[j] for j in kept]
+        vectors = by_rule.get(i, [])
+        if not vectors or not free:
+            continue
+        narrowed: dict[tuple[int, ...], int] = {}
+        for vector, n in vectors:
+            key = tuple(vector[j] for j in kept)
+            narrowed[key] = narrowed.get(key, 0) + n
+        share, _ = expectation_maximisation(list(narrowed.items()), free,
+                                            Parameters(0.5, {k.name: m[k.name] for k in free},
+                                                       {k.name: u[k.name] for k in free}),
+                                            iterations=spec.em_iterations, fix_m=True)
+        matches += share.prior * sum(n for _, n in vectors)
+    matches = max(matches, 1.0)
+    prior = min(matches / (n_left * right_ids), 0.5)
     progress(f"about {matches:,.0f} matches among the {total:,} blocked pairs")
     return Estimated(counts, total, u_pairs, Parameters(prior, m, u), sessions, matches), pairs
 
@@ -188,6 +227,7 @@ def link(spark: SparkSession, left: DataFrame, right: DataFrame, spec: LinkageSp
         register_functions(spark)
     lhs = left.withColumn("_id", F.col(quoted(spec.left_id)))
     rhs = right.withColumn("_id", F.col(quoted(spec.right_id)))
+    whole = (lhs, rhs)
     parts: list[DataFrame] = []
     steps: list[StepCount] = []
     n_left = lhs.count()
@@ -203,13 +243,20 @@ def link(spark: SparkSession, left: DataFrame, right: DataFrame, spec: LinkageSp
         steps.append(StepCount(step, n, ambiguous, n_left - linked_so_far))
         progress(f"{step}: {n:,} linked, {ambiguous:,} ambiguous, {n_left - linked_so_far:,} left unlinked")
 
+    for equal_on in [[spec.direct] if spec.direct else [], *[[(c, c) for c in cs] for cs in spec.cascade]]:
+        for a, b in equal_on:
+            if lhs.schema[a].dataType != rhs.schema[b].dataType:
+                raise LinkageError(f"linkage {spec.name}: {a} is {lhs.schema[a].dataType.simpleString()} on the left, "
+                                   f"{b} {rhs.schema[b].dataType.simpleString()} on the right: name it in a "
+                                   "comparison (its kind types both sides) or give both sides the same type")
     if spec.direct:
-        done("direct", *deterministic(lhs, rhs, [spec.direct], "direct"))
+        done("direct", *deterministic(lhs, rhs, [spec.direct], "direct", spec.right_id_repeats))
     for i, criteria in enumerate(spec.cascade, 1):
-        done(f"cascade {i}", *deterministic(lhs, rhs, [(c, c) for c in criteria], f"cascade {i}"))
+        done(f"cascade {i}", *deterministic(lhs, rhs, [(c, c) for c in criteria], f"cascade {i}",
+                                            spec.right_id_repeats))
     estimated, histogram, examples = None, [], []
     if spec.comparisons:
-        estimated, pairs = estimate(lhs, rhs, spec, progress)
+        estimated, pairs = estimate(lhs, rhs, spec, progress, whole if parts else None)
         frequencies = {c.name: term_frequencies(lhs, rhs, quoted(c.column)) for c in spec.comparisons
                        if c.term_frequency}
         scored = score(pairs, spec.comparisons, estimated.params, frequencies).localCheckpoint()
@@ -226,6 +273,8 @@ def link(spark: SparkSession, left: DataFrame, right: DataFrame, spec: LinkageSp
                                           "match_probability", *[gamma(c.name) for c in spec.comparisons],
                                           *[f"weight_{c.name}" for c in spec.comparisons]), ambiguous)
     links = reduce(lambda a, b: a.unionByName(b, allowMissingColumns=True), parts)
+    if spec.clusters:
+        links = with_clusters(links, progress).localCheckpoint()
     result = LinkageResult(links, steps, estimated, histogram, examples)
     if truth is not None:
         result.evaluation = evaluate(links, truth)

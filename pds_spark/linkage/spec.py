@@ -38,6 +38,10 @@ class LinkageSpec:
     u_sample_pairs: int = 1_000_000
     seed: int = 42
     em_iterations: int = 100
+    clusters: bool = False  # the links gain `cluster`: their connected component (one_to_one off: chains)
+    right_id_repeats: bool = False  # the right input may give an id several rows (a person, each of their stays)
+    rename_left: tuple[tuple[str, str], ...] = ()  # (input column, the spec's name) before anything else
+    rename_right: tuple[tuple[str, str], ...] = ()
 
     @property
     def steps(self) -> list[str]:
@@ -51,13 +55,16 @@ class LinkageSpec:
                                                                     *self.cascade))
 
     def check_inputs(self, left: DataFrame, right: DataFrame) -> None:
-        """Every named column on both sides, and ids that name one row each."""
+        """Every named column on both sides, and ids that name one row each (the right's may
+        name several when the spec says so: a pair's level is then the best over its rows)."""
         for side, df, id_column in (("left", left, self.left_id), ("right", right, self.right_id)):
             own = [self.direct[0 if side == "left" else 1]] if self.direct else []
             missing = [c for c in [id_column, *own, *self.columns] if c not in df.columns]
             if missing:
                 raise LinkageError(f"linkage {self.name}: the {side} input has no column {', '.join(missing)} "
                                    f"(it has {', '.join(df.columns)})")
+            if side == "right" and self.right_id_repeats:
+                continue
             twice = (df.groupBy(F.col(quoted(id_column))).count().where("count > 1")
                      .agg(F.count(F.lit(1)).alias("ids"), F.sum("count").alias("rows")).first())
             if twice and twice["ids"]:
@@ -84,16 +91,30 @@ def _name(value: str, where: str, key: str) -> str:
 
 def spec_from_mapping(data: Mapping, where: str) -> LinkageSpec:
     """The spec in `data` (a parsed TOML file), errors naming `where` and the key."""
-    unknown = set(data) - {"linkage", "direct", "cascade", "blocking", "comparison"}
+    unknown = set(data) - {"linkage", "rename", "direct", "cascade", "blocking", "comparison"}
     if unknown:
-        raise SettingsError(where, sorted(unknown)[0], "unknown section (linkage, direct, cascade, blocking, "
+        raise SettingsError(where, sorted(unknown)[0], "unknown section (linkage, rename, direct, cascade, blocking, "
                                                        "comparison)")
     head = _get(data, "linkage", where, "", dict)
     known = {"name", "left_id", "right_id", "max_pairs", "max_block_share", "threshold", "u_sample_pairs", "seed",
-             "em_iterations", "one_to_one"}
+             "em_iterations", "one_to_one", "clusters", "right_id_repeats"}
     for key in head:
         if key not in known:
             raise SettingsError(where, f"linkage.{key}", f"unknown key (one of {', '.join(sorted(known))})")
+    rename = _get(data, "rename", where, "", dict, {})
+    for key in rename:
+        if key not in ("left", "right"):
+            raise SettingsError(where, f"rename.{key}", "unknown side (left, right)")
+    renames = {}
+    for side in ("left", "right"):
+        pairs = _get(rename, side, where, "rename.", dict, {})
+        for old, new in pairs.items():
+            if not isinstance(new, str):
+                raise SettingsError(where, f"rename.{side}.{old}", f"expected a column name, got {new!r}")
+            _name(new, where, f"rename.{side}.{old}")
+        if len(set(pairs.values())) != len(pairs):
+            raise SettingsError(where, f"rename.{side}", "two columns renamed to the same name")
+        renames[side] = tuple(sorted(pairs.items()))
     direct = None
     if "direct" in data:
         raw = _get(data, "direct", where, "", dict)
@@ -160,7 +181,10 @@ def spec_from_mapping(data: Mapping, where: str) -> LinkageSpec:
                        _name(_get(head, "right_id", where, "linkage.", str), where, "linkage.right_id"),
                        tuple(rules), tuple(comparisons), direct, tuple(cascade),
                        _get(head, "one_to_one", where, "linkage.", bool, True), counts["max_pairs"], share, threshold,
-                       counts["u_sample_pairs"], counts["seed"], counts["em_iterations"])
+                       counts["u_sample_pairs"], counts["seed"], counts["em_iterations"],
+                       _get(head, "clusters", where, "linkage.", bool, False),
+                       _get(head, "right_id_repeats", where, "linkage.", bool, False), renames["left"],
+                       renames["right"])
 
 
 def load_spec(path: Path) -> LinkageSpec:

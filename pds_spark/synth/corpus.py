@@ -71,7 +71,7 @@ def core_tables(spark: SparkSession, catalogue: Catalogue, cfg: CorpusConfig,
     tables = {name: complete(df, catalogue.table(name), cfg.seed, ["_fault_key"], "_year", catalogue,
                              default_year=cfg.first_year)
               for name, df in raw.items() if name in catalogue}
-    return tables, M.planted_truth(people), external_cohort(spark, cfg, people, lists, names_dir), people
+    return tables, M.planted_truth(people), external_cohort(spark, cfg, people, lists, names_dir, st), people
 
 
 def _key_sample(df: DataFrame, columns: tuple[str, ...], size: int = 256) -> list[tuple]:
@@ -247,7 +247,8 @@ def generate_corpus(spark: SparkSession, catalogue: Catalogue, out: Path, cfg: C
               "window": [f"{cfg.window_year}-01-01", f"{cfg.window_year}-12-31"],
               "diagnosis_in": "T_MCOaaB.DGN_PAL", "drug_in": "ER_PHA_F.PHA_PRS_C13"}
     (truth / "cohort.json").write_text(json.dumps(cohort, indent=2) + "\n")
-    ext_cols = ["id_ext", "nir", "nom", "prenom", "sexe", "date_naissance", "commune_residence"]
+    ext_cols = ["id_ext", "nir", "nom", "prenom", "sexe", "date_naissance", "commune_residence", "finess_sejour",
+                "date_entree_sejour"]
     _write_one_csv(external.select(*ext_cols), build / "external" / "cohorte_externe.csv", ";", ["id_ext"])
     _write_one_csv(external.select("id_ext", "BEN_NIR_PSA", F.when(F.col("BEN_NIR_PSA").isNotNull(),
                                                                    F.col("BEN_RNG_GEM")).alias("BEN_RNG_GEM"),

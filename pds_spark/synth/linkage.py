@@ -11,7 +11,7 @@ from pathlib import Path
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from pds_spark.synth.external import NAME_SLOTS, _names, _typo
+from pds_spark.synth.external import NAME_SLOTS, name_frames, typo
 from pds_spark.synth.random import pick, randint, uniform
 
 STREETS = ("RUE DE LA REPUBLIQUE", "RUE VICTOR HUGO", "RUE DE LA GARE", "RUE PASTEUR", "RUE JEAN JAURES",
@@ -34,9 +34,9 @@ class LinkageFiles:
 def _copy(people: DataFrame, seed: int, side: str) -> DataFrame:
     key = "person"
     noisy: dict[str, Column] = {k: uniform(seed, f"{side}.noise.{k}", key) < p for k, p in NOISE.items()}
-    surname = F.when(noisy["surname_typo"], _typo(seed, f"{side}.typo.s", "surname", key)).otherwise(F.col("surname"))
+    surname = F.when(noisy["surname_typo"], typo(seed, f"{side}.typo.s", "surname", key)).otherwise(F.col("surname"))
     first = (F.when(noisy["first_name_missing"], F.lit(None))
-             .when(noisy["first_name_typo"], _typo(seed, f"{side}.typo.f", "first_name", key))
+             .when(noisy["first_name_typo"], typo(seed, f"{side}.typo.f", "first_name", key))
              .otherwise(F.col("first_name")))
     birth = F.col("birth_date")
     shift = randint(seed, f"{side}.shift", 1, 3, key).cast("int") * F.when(
@@ -57,7 +57,7 @@ def _copy(people: DataFrame, seed: int, side: str) -> DataFrame:
     out = people.select(ident.alias("record_id"), F.col(key), surname.alias("surname"), first.alias("first_name"),
                         F.col("sex"), birth_out.alias("birth_date"), commune.alias("commune"),
                         F.concat_ws(" ", number.cast("string"), street).alias("address"), noisy["street_typo"].alias("_t"))
-    return out.withColumn("address", F.when(F.col("_t"), _typo(seed, f"{side}.typo.a", "address", key))
+    return out.withColumn("address", F.when(F.col("_t"), typo(seed, f"{side}.typo.a", "address", key))
                           .otherwise(F.col("address"))).drop("_t")
 
 
@@ -65,7 +65,7 @@ def linkage_files(spark: SparkSession, names_dir: Path, people: int, seed: int =
                   ) -> LinkageFiles:
     """`people` people; the left copy holds each of them, the right copy a share `overlap` of
     them and as many others; both with their own noise."""
-    first, surnames = _names(spark, names_dir)
+    first, surnames = name_frames(spark, names_dir)
     key = "person"
     base = spark.range(int(people / overlap) if overlap else people).withColumnRenamed("id", key).select(
         F.col(key), randint(seed, "sex", 1, 2, key).cast("int").alias("sex"),
