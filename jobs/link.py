@@ -27,6 +27,7 @@ an SNDS table only under a project whose grant covers it. Exit 0: done; 2: a bad
 (a column missing, ids not unique, too many pairs); 4: refused.
 """
 
+import re
 import sys
 from pathlib import Path
 
@@ -62,6 +63,8 @@ def _places(run: JobRun) -> Path:
     snds = a.right == SNDS
     if snds and not (a.project and a.cohort) or snds and a.output or not snds and (a.cohort or not a.output):
         raise LinkageError("give --output, or with --right snds --project and --cohort (not --output)")
+    if snds and not re.fullmatch(r"[A-Za-z0-9_]+", a.cohort):
+        raise LinkageError(f"--cohort {a.cohort!r}: a cohort's name is letters, digits and _")
     if a.project:
         run.authorize("use", Resource(a.project))
     if snds:

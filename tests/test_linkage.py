@@ -413,6 +413,8 @@ def test_the_link_job_finds_a_research_cohort_in_the_snds(spark, project_home, c
     # its people only through a project: without --cohort, or with --output, a usage error
     assert _link(project_home, *base, "--output", str(tmp_path / "links")) == 2
     assert "with --right snds --project and --cohort" in caplog.text
+    assert _link(project_home, *base, "--cohort", "../p2/cohort_x") == 2
+    assert "a cohort's name is letters, digits and _" in caplog.text
     # and only for a project whose grant covers the beneficiaries: refused (exit 4), audited
     from datetime import date, timedelta
 

@@ -28,11 +28,12 @@ def people_and_stays(ir_ben_r: DataFrame, t_mco_b: DataFrame, t_mco_c: DataFrame
     `BEN_NIR_PSA`, `sex` ('1', '2'), `birth_month` (its first day), `commune` (the INSEE code:
     the département's last two characters and BEN_RES_COM), `finess` (ETA_NUM) and
     `admission_date`. Stays as `cohort.events.pmsi_stays` keeps them (chained, grouped)."""
-    month = F.col("BEN_NAI_MOI").cast("int")
+    month = F.col("BEN_NAI_MOI").try_cast("int")
     people = ir_ben_r.select(
-        F.col("BEN_NIR_PSA").cast("string").alias(ID), F.col("BEN_SEX_COD").cast("int").cast("string").alias("sex"),
-        F.when(month.between(1, 12), F.make_date(F.col("BEN_NAI_ANN").cast("int"), month, F.lit(1)))
-        .alias("birth_month"),
+        F.col("BEN_NIR_PSA").cast("string").alias(ID), F.col("BEN_SEX_COD").try_cast("int").cast("string").alias("sex"),
+        F.when(month.between(1, 12), F.try_to_timestamp(  # a year or month not a number: no birth month
+            F.format_string("%04d-%02d-01", F.col("BEN_NAI_ANN").try_cast("int"), month), F.lit("yyyy-MM-dd"))
+        .cast("date")).alias("birth_month"),
         F.concat(F.substring(F.col("BEN_RES_DPT").cast("string"), 2, 2),
                  F.col("BEN_RES_COM").cast("string")).alias("commune")).distinct()
     stays = E.pmsi_stays(t_mco_b, t_mco_c, clear).select(
