@@ -123,17 +123,17 @@ def estimate(left: DataFrame, right: DataFrame, spec: LinkageSpec, progress: Cal
         progress(f"blocking [{c.rule.label}]: {c.pairs:,} pairs ({c.alone:,} alone, largest block "
                  f"{c.largest_block:,})")
     total = check_budget(counts, spec.max_pairs, spec.max_block_share)
-    n_left = left.count()
-    right_ids = right.select("_id").distinct().count() if spec.right_id_repeats else right.count()
+    n_left, n_right = left.count(), right.count()
+    right_ids = right.select("_id").distinct().count() if spec.right_id_repeats else n_right
     t_left, t_right = whole or (left, right)
-    training = counts if whole is None else count_pairs(t_left, t_right, spec.blocking)
+    training, t_n_left, t_n_right = counts, n_left, n_right
     if whole is not None:
+        training, t_n_left, t_n_right = count_pairs(t_left, t_right, spec.blocking), t_left.count(), t_right.count()
         trained_total = check_budget(training, spec.max_pairs, spec.max_block_share)
         progress(f"the model learnt from the whole inputs: {trained_total:,} blocked pairs")
     columns = sorted({c.column for c in spec.comparisons})
     sides = [df.select(F.col("_id").alias(f"id_{s}"), *[F.col(quoted(c)).alias(f"{c}_{s}") for c in columns])
              for df, s in ((t_left, "l"), (t_right, "r"))]
-    t_n_left, t_n_right = t_left.count(), t_right.count()
     u_vectors = comparison_vectors(random_pairs(sides[0], sides[1], t_n_left, t_n_right, spec.u_sample_pairs,
                                                 spec.seed), spec.comparisons)
     u = level_shares(u_vectors, spec.comparisons)
