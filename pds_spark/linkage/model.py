@@ -11,7 +11,7 @@ the pairs), so the driver's memory does not grow with the pairs.
 from __future__ import annotations
 
 import math
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import overload
 
@@ -111,11 +111,10 @@ def starting_m(comparisons: Sequence[Comparison]) -> dict[str, tuple[float, ...]
 
 def expectation_maximisation(vectors: Vectors, comparisons: Sequence[Comparison], start: Parameters,
                              fix_u: bool = True, iterations: int = 100,
-                             tolerance: float = 1e-7, fix_m: bool | Collection[str] = False) -> tuple[Parameters, int]:
-    """The prior, m (but of the comparisons named in `fix_m`, or of all when True) and u unless
-    `fix_u`, that best explain the counted vectors; returns them with the iterations run."""
+                             tolerance: float = 1e-7, fix_m: bool = False) -> tuple[Parameters, int]:
+    """The prior, m unless `fix_m` and u unless `fix_u`, that best explain the counted vectors;
+    returns them with the iterations run."""
     names = [c.name for c in comparisons]
-    fixed = set(names) if fix_m is True else set(fix_m or ())
     m = {k: list(v) for k, v in start.m.items()}
     u = {k: list(v) for k, v in start.u.items()}
     prior = start.prior
@@ -142,7 +141,7 @@ def expectation_maximisation(vectors: Vectors, comparisons: Sequence[Comparison]
         change = abs(matched / total - prior)
         prior = matched / total
         for k in names:
-            for store, sums in (() if k in fixed else ((m, m_sum),)) + (() if fix_u else ((u, u_sum),)):
+            for store, sums in (() if fix_m else ((m, m_sum),)) + (() if fix_u else ((u, u_sum),)):
                 seen = sum(sums[k][1:])
                 fresh = [0.0, *((s / seen) if seen else store[k][i + 1] for i, s in enumerate(sums[k][1:]))]
                 change = max(change, max(abs(a - b) for a, b in zip(fresh, store[k])))
