@@ -10,7 +10,7 @@ from pyspark.sql import functions as F
 from pds_spark.frames import local_frame
 from pds_spark.synth import codes as C
 from pds_spark.synth.config import CorpusConfig
-from pds_spark.synth.model import STAYS_ESTABLISHMENTS, Lists, patients
+from pds_spark.synth.model import STAYS_ESTABLISHMENTS, Lists, establishment, patients
 from pds_spark.synth.random import randint, randint_sql, u_sql, uniform
 
 NAME_SLOTS = 1 << 18
@@ -61,20 +61,25 @@ def _one_stay(stays: DataFrame, seed: int) -> DataFrame:
 def _made_up_stay(cfg: CorpusConfig) -> tuple[Column, Column]:
     """A decoy's stay: an establishment of the corpus, a day of its years."""
     s, pid = cfg.seed, "pid"
-    eta = (F.lit(100_000_000) + randint(s, "decoy.eta", 0, STAYS_ESTABLISHMENTS - 1, pid) * 1009).cast("string")
+    eta = establishment(randint(s, "decoy.eta", 0, STAYS_ESTABLISHMENTS - 1, pid)).cast("string")
     day = F.date_add(F.make_date(F.lit(cfg.first_year), F.lit(1), F.lit(1)),
                      randint(s, "decoy.day", 0, 365 * cfg.years - 1, pid).cast("int"))
     return eta, day
 
 
-def _noisy_date(cfg: CorpusConfig, salt: str, day: Column, shifted: Column, swapped: Column) -> Column:
-    """A date a few days off, or with its day and month swapped (when the day can be a month)."""
-    s, pid = cfg.seed, "pid"
-    shift = randint(s, f"{salt}.shift", 1, 3, pid).cast("int") * \
-        F.when(uniform(s, f"{salt}.sign", pid) < 0.5, -1).otherwise(1)
+def noisy_date(seed: int, salt: str, key: str, day: Column, shifted: Column, swapped: Column) -> Column:
+    """`day` 1 to 3 days off where `shifted`, or with its day and month swapped where `swapped`
+    (when the day can be a month), drawn by `key`."""
+    shift = randint(seed, f"{salt}.shift", 1, 3, key).cast("int") * \
+        F.when(uniform(seed, f"{salt}.sign", key) < 0.5, -1).otherwise(1)
     return (F.when(shifted, F.date_add(day, shift))
             .when(swapped & (F.dayofmonth(day) <= 12), F.make_date(F.year(day), F.dayofmonth(day), F.month(day)))
             .otherwise(day))
+
+
+def same_department(seed: int, salt: str, key: str, department: Column) -> Column:
+    """A commune drawn by `key` in `department` (its two characters): where one has moved to."""
+    return F.concat(department, F.lpad(randint(seed, salt, 1, 999, key).cast("string"), 3, "0"))
 
 
 def external_cohort(spark: SparkSession, cfg: CorpusConfig, people: DataFrame, lists: Lists,
@@ -105,14 +110,14 @@ def external_cohort(spark: SparkSession, cfg: CorpusConfig, people: DataFrame, l
     transposed = F.concat(F.substring(nir, 1, 5), F.substring(nir, 7, 1), F.substring(nir, 6, 1), F.substring(nir, 8, 8))
     nir_out = F.when(noisy["nir_missing"], F.lit(None)).when(noisy["nir_transposed"], transposed).otherwise(nir)
     birth = F.make_date(F.col("birth_year"), F.col("birth_month"), F.col("birth_day"))
-    birth_out = _noisy_date(cfg, "shift", birth, noisy["birth_date_shifted"], noisy["birth_day_month_swapped"])
-    elsewhere = F.lpad(randint(s, "moved.com", 1, 999, pid).cast("string"), 3, "0")  # same département
+    birth_out = noisy_date(s, "shift", pid, birth, noisy["birth_date_shifted"], noisy["birth_day_month_swapped"])
+    department = F.substring("dpt", 2, 2)
     commune = (F.when(noisy["commune_missing"], F.lit(None))
-               .otherwise(F.concat(F.substring("dpt", 2, 2),
-                                   F.when(noisy["moved"], elsewhere).otherwise(F.col("com")))))
+               .when(noisy["moved"], same_department(s, "moved.com", pid, department))
+               .otherwise(F.concat(department, F.col("com"))))
     reported = F.col("ENT_DAT").isNotNull() & ~noisy["stay_not_reported"]
-    admission = _noisy_date(cfg, "admission", F.col("ENT_DAT"), noisy["admission_shifted"],
-                            noisy["admission_day_month_swapped"])
+    admission = noisy_date(s, "admission", pid, F.col("ENT_DAT"), noisy["admission_shifted"],
+                           noisy["admission_day_month_swapped"])
     finess = F.when(reported & ~noisy["finess_missing"], F.col("ETA_NUM"))
     applies = {"stay_not_reported": F.col("ENT_DAT").isNotNull(), "admission_shifted": reported,
                "admission_day_month_swapped": reported, "finess_missing": reported}  # noise on a stay it has

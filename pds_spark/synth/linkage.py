@@ -11,7 +11,7 @@ from pathlib import Path
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from pds_spark.synth.external import NAME_SLOTS, name_frames, typo
+from pds_spark.synth.external import NAME_SLOTS, name_frames, noisy_date, same_department, typo
 from pds_spark.synth.random import pick, randint, uniform
 
 STREETS = ("RUE DE LA REPUBLIQUE", "RUE VICTOR HUGO", "RUE DE LA GARE", "RUE PASTEUR", "RUE JEAN JAURES",
@@ -38,16 +38,9 @@ def _copy(people: DataFrame, seed: int, side: str) -> DataFrame:
     first = (F.when(noisy["first_name_missing"], F.lit(None))
              .when(noisy["first_name_typo"], typo(seed, f"{side}.typo.f", "first_name", key))
              .otherwise(F.col("first_name")))
-    birth = F.col("birth_date")
-    shift = randint(seed, f"{side}.shift", 1, 3, key).cast("int") * F.when(
-        uniform(seed, f"{side}.sign", key) < 0.5, -1).otherwise(1)
-    birth_out = (F.when(noisy["birth_missing"], F.lit(None).cast("date"))
-                 .when(noisy["birth_shifted"], F.date_add(birth, shift))
-                 .when(noisy["birth_day_month_swapped"] & (F.dayofmonth(birth) <= 12),
-                       F.make_date(F.year(birth), F.dayofmonth(birth), F.month(birth)))
-                 .otherwise(birth))
-    moved_commune = F.concat(F.substring("commune", 1, 2), F.lpad(randint(seed, f"{side}.com", 1, 999, key)
-                                                                     .cast("string"), 3, "0"))
+    birth_out = F.when(noisy["birth_missing"], F.lit(None).cast("date")).otherwise(
+        noisy_date(seed, side, key, F.col("birth_date"), noisy["birth_shifted"], noisy["birth_day_month_swapped"]))
+    moved_commune = same_department(seed, f"{side}.com", key, F.substring("commune", 1, 2))
     commune = (F.when(noisy["commune_missing"], F.lit(None)).when(noisy["moved"], moved_commune)
                .otherwise(F.col("commune")))
     street = F.when(noisy["moved"], pick(seed, f"{side}.street", STREETS, key)).otherwise(F.col("street"))

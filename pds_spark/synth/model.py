@@ -241,10 +241,15 @@ def numbered(spark: SparkSession, first: int, last: int, column: str, width: int
         F.col("id").alias("_sort"), F.col("id").alias("_fault_key"))
 
 
+def establishment(index: Column) -> Column:
+    """The ETA_NUM (a long) of the stays' establishment number `index` (0 to STAYS_ESTABLISHMENTS - 1)."""
+    return F.lit(100_000_000) + index * 1009
+
+
 def t_mco_e(spark: SparkSession, cfg: CorpusConfig) -> DataFrame:
     """The establishments of the stays, a year each (T_MCOaaE: one row an ETA_NUM)."""
     years = spark.createDataFrame([(y,) for y in cfg.year_list], "_year int")
-    eta = spark.range(STAYS_ESTABLISHMENTS).select((F.lit(100_000_000) + F.col("id") * 1009).alias("eta"))
+    eta = spark.range(STAYS_ESTABLISHMENTS).select(establishment(F.col("id")).alias("eta"))
     return eta.crossJoin(years).select(F.col("eta").cast("string").alias("ETA_NUM"), "_year",
                                        F.col("eta").alias("_sort"), (F.col("eta") * 10_000 + F.col("_year")).alias("_fault_key"))
 
@@ -320,7 +325,7 @@ def stays(spark: SparkSession, cfg: CorpusConfig, people: DataFrame, lists: List
     unusable = ~F.col("planted_row") & (uniform(s, "unusable", r) < UNUSABLE_STAY_SHARE)
     return rows.select(
         "r", "_year", "pid", "planted_row", "BEN_NIR_PSA", "sex", "birth_year", "dpt", "com",
-        (F.lit(100_000_000) + randint(s, "eta", 0, STAYS_ESTABLISHMENTS - 1, r) * 1009).cast("long").alias("ETA_NUM"),
+        establishment(randint(s, "eta", 0, STAYS_ESTABLISHMENTS - 1, r)).cast("long").alias("ETA_NUM"),
         (F.col("r") + 1).cast("long").alias("RSA_NUM"),
         F.when(F.col("planted_row"), planted_dgn).otherwise(F.col("dgn")).alias("DGN_PAL"),
         los.alias("SEJ_NBJ"), exit_date.alias("SOR_DAT"),
