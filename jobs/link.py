@@ -40,7 +40,7 @@ from pds_spark.linkage.report import write_report
 from pds_spark.linkage.run import HISTOGRAM_BIN, link
 from pds_spark.linkage.snds import ID, read_people_and_stays
 from pds_spark.linkage.spec import load_spec
-from pds_spark.pseudo.datasets import pseudonymise_frame, write_table
+from pds_spark.pseudo.datasets import pseudonymise_frame
 
 SNDS = "snds"
 
@@ -92,12 +92,10 @@ def body(run: JobRun):
         truth = pseudonymise_frame(truth.withColumnRenamed("id_r", ID), "linkage_truth", run.policy, run.keys) \
             .frame.withColumnRenamed(ID, "id_r")
     result = link(run.spark, left, right, spec, truth)
-    if snds:
-        cohort, props = for_project_cohort(result.links.withColumnRenamed("id_r", "patient"), run.keys, a.project)
-        write_table(cohort, output, props)
-        written = run.spark.read.format("delta").load(str(output)).count()
-    else:
-        written = write_links(result.links, output)
+    links, props = result.links, {}
+    if snds:  # the project's cohort: its own pseudonyms
+        links, props = for_project_cohort(links.withColumnRenamed("id_r", "patient"), run.keys, a.project)
+    written = write_links(links, output, props)
     path = write_report(output.with_name(output.name + ".html"), spec, result, output, HISTOGRAM_BIN)
     run.output(str(output))
     run.output(str(path))

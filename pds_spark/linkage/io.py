@@ -11,6 +11,7 @@ from pyspark.sql import types as T
 
 from pds_spark.linkage.comparisons import LinkageError
 from pds_spark.linkage.spec import LinkageSpec
+from pds_spark.pseudo.datasets import write_table
 from pds_spark.sqltext import quoted
 
 DATE_FORMATS = ("yyyy-MM-dd", "dd/MM/yyyy", "yyyyMMdd")
@@ -65,7 +66,8 @@ def typed(df: DataFrame, spec: LinkageSpec, side: str) -> DataFrame:
     return out
 
 
-def write_links(links: DataFrame, path: Path) -> int:
-    """The links as a Delta table at `path`, replaced in one commit; their count."""
-    links.write.format("delta").mode("overwrite").option("overwriteSchema", "true").save(str(path))
+def write_links(links: DataFrame, path: Path, properties: dict[str, str] | None = None) -> int:
+    """The links as a Delta table at `path` with these table properties, replaced in one commit;
+    their count."""
+    write_table(links, Path(path).resolve(), properties or {})
     return links.sparkSession.read.format("delta").load(str(path)).count()  # from the commit's statistics
