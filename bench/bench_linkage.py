@@ -94,7 +94,8 @@ def run_splink(spark, spec, left, right, truth) -> tuple[float, dict]:
     return seconds, evaluate(links, truth)
 
 
-def run_ours(spark, spec, left, right, truth) -> tuple[float, dict, int]:
+def timed_link(spark, spec, left, right, truth):
+    """(seconds until the links are counted, their evaluation against `truth`, the result)."""
     from pds_spark.linkage.run import evaluate, link
 
     t0 = time.perf_counter()
@@ -102,8 +103,13 @@ def run_ours(spark, spec, left, right, truth) -> tuple[float, dict, int]:
     links = result.links.localCheckpoint()
     links.count()
     seconds = time.perf_counter() - t0
+    return seconds, evaluate(links, truth), result
+
+
+def run_ours(spark, spec, left, right, truth) -> tuple[float, dict, int]:
+    seconds, evaluation, result = timed_link(spark, spec, left, right, truth)
     assert result.estimated is not None
-    return seconds, evaluate(links, truth), result.estimated.pairs
+    return seconds, evaluation, result.estimated.pairs
 
 
 def main() -> None:

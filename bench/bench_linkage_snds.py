@@ -20,8 +20,8 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import sys
-import time
 
+from bench_linkage import timed_link
 from common import REPO, median, record, session
 
 sys.path.insert(0, str(REPO))
@@ -55,14 +55,8 @@ def data(spark, settings, patients: int, share: float, stays: float, seed: int):
 
 
 def run(spark, spec, left, right, truth) -> tuple[float, dict, list]:
-    from pds_spark.linkage.run import evaluate, link
-
-    t0 = time.perf_counter()
-    result = link(spark, left, right, spec, progress=lambda _: None)
-    links = result.links.localCheckpoint()
-    links.count()
-    seconds = time.perf_counter() - t0
-    return seconds, evaluate(links, truth), [dataclasses.asdict(s) for s in result.steps]
+    seconds, evaluation, result = timed_link(spark, spec, left, right, truth)
+    return seconds, evaluation, [dataclasses.asdict(s) for s in result.steps]
 
 
 def main() -> None:
