@@ -186,11 +186,71 @@ def test_spec_loads_and_names_the_bad_key():
            ({**SPEC, "blocking": [{"columns": ["sex; drop"]}]}, "blocking[0].columns"),
            ({**SPEC, "linkage": {**SPEC["linkage"], "threshold": 1.5}}, "linkage.threshold"),
            ({**SPEC, "linkage": {**SPEC["linkage"], "max_pairs": "many"}}, "linkage.max_pairs"),
-           ({**SPEC, "linkage": {**SPEC["linkage"], "ceiling": 3}}, "linkage.ceiling")]
+           ({**SPEC, "linkage": {**SPEC["linkage"], "ceiling": 3}}, "linkage.ceiling"),
+           ({**SPEC, "training": [{"columns": []}]}, "training[0].columns"),
+           ({**SPEC, "trainings": []}, "trainings")]
     for data, key in bad:
         with pytest.raises(SettingsError) as e:
             spec_from_mapping(data, "conf/linkage/x.toml")
         assert e.value.key == key and "conf/linkage/x.toml" in str(e.value)
+
+
+def test_em_sessions_follow_the_training_rules_when_the_spec_names_some(spark):
+    from pds_spark.linkage.run import estimate
+
+    spec = spec_from_mapping({**SPEC, "training": [{"columns": ["sex"]}]}, "x.toml")
+    assert spec.training_rules == (BlockingRule(("sex",)),)
+    left = _people(spark, 40, 1, "a").withColumn("_id", F.col("a"))
+    right = _people(spark, 40, 2, "b").withColumn("_id", F.col("b"))
+    register_functions(spark)
+    estimated, _ = estimate(left, right, spec, progress=lambda _: None)
+    assert [s.rule for s in estimated.sessions] == ["l.sex = r.sex"]  # not the two blocking rules
+    assert estimated.sessions[0].trained == ("name", "commune")
+    assert [c.rule for c in estimated.counts] == list(spec.blocking)  # the pairs scored: the blocking rules'
+    held = spec_from_mapping({**SPEC, "training": [{"columns": ["name", "commune"]}]}, "x.toml")
+    with pytest.raises(LinkageError, match="their column is in every training rule"):
+        estimate(left, right, held, progress=lambda _: None)
+
+
+def test_after_a_cascade_the_matches_left_are_the_populations_less_those_linked(spark):
+    """The cascade takes the matches that show on their criteria; those left are hidden by a
+    missing value or a noisy birth, and EM on the remainder alone reads them as rare (its pairs
+    that show anything are non-matches). Counted from the whole inputs, less the linked, the
+    estimate is near the truth, and the pairs that agree on a stay are linked."""
+    from pds_spark.linkage.run import link
+
+    rng = random.Random(8)
+    people = [(f"r{i}", rng.choice([1, 2]), rng.randrange(240), f"c{rng.randrange(300)}",
+               f"s{rng.randrange(20_000)}" if rng.random() < 0.5 else None) for i in range(3000)]
+    right = spark.createDataFrame(people, "b string, sex int, birth int, commune string, stay string")
+    rows, truth = [], []
+    for i, (rid, sex, birth, commune, stay) in enumerate(rng.sample(people, 800) + [
+            (None, rng.choice([1, 2]), rng.randrange(240), f"c{rng.randrange(300)}", f"s{rng.randrange(20_000)}")
+            for _ in range(200)]):  # 800 people of the right side and 200 decoys
+        noisy = rid is not None and rng.random() < 0.1
+        rows.append((f"l{i}", sex, birth + 1 if noisy else birth, None if rng.random() < 0.3 else commune, stay))
+        if rid:
+            truth.append((f"l{i}", rid))
+    left = spark.createDataFrame(rows, "a string, sex int, birth int, commune string, stay string")
+    spec = LinkageSpec("t", "a", "b", blocking=(BlockingRule(("sex", "birth")), BlockingRule(("stay",))),
+                       comparisons=(Comparison("sex", "sex", "exact"), Comparison("birth", "birth", "numeric", (1,)),
+                                    Comparison("commune", "commune", "exact"), Comparison("stay", "stay", "exact")),
+                       cascade=(("sex", "birth", "commune"), ("sex", "birth", "stay")), threshold=0.9,
+                       u_sample_pairs=200_000)
+    messages: list[str] = []
+    result = link(spark, left, right, spec, spark.createDataFrame(truth, "id_l string, id_r string"),
+                  progress=messages.append)
+    by_cascade = {(r["id_l"], r["id_r"]) for r in result.links.where("step LIKE 'cascade%'").collect()}
+    linked, left_true = len(by_cascade), len(set(truth) - by_cascade)  # the true matches the cascade left
+    est = result.estimated
+    assert est is not None and est.matches_whole is not None and est.linked_before == linked
+    assert est.matches_whole == pytest.approx(len(truth), rel=0.1)
+    # a few too many: a match's stay is on both sides or on neither, a non-match's often on one;
+    # (the remainder's own pairs said about 55)
+    assert 0.8 * left_true <= est.matches <= 1.6 * left_true, (est.matches, left_true)
+    assert any("the whole inputs' blocked pairs" in m for m in messages)
+    # the noisy births that report a stay are found, and nobody wrongly
+    assert result.evaluation["precision"] >= 0.99 and result.steps[-1].linked >= 20, result.steps
 
 
 def test_spec_checks_the_inputs(spark):

@@ -10,7 +10,7 @@ from html import escape
 from pathlib import Path
 
 from pds_spark import charts, report
-from pds_spark.linkage.run import LinkageResult
+from pds_spark.linkage.run import Estimated, LinkageResult
 from pds_spark.linkage.spec import LinkageSpec
 
 BLUE, RED, GREEN = "#5b8def", "#c62828", "#1a7f37"
@@ -63,6 +63,13 @@ def waterfall_svg(prior: float, bars: list[tuple[str, str, float]], width: int =
             f"font-size='11' font-family='sans-serif'>{''.join(body)}</svg>")
 
 
+def _whole(est: Estimated) -> str:
+    if est.matches_whole is None:
+        return ""
+    return (f" among the records the deterministic steps left ({est.matches_whole:,.0f} among the whole inputs' "
+            f"blocked pairs, {est.linked_before:,} of them linked by those steps)")
+
+
 def write_report(path: Path, spec: LinkageSpec, result: LinkageResult, links_path: Path, bin_width: float) -> Path:
     linked = sum(s.linked for s in result.steps)
     verdict = f"linkage {spec.name}: {linked:,} links ({', '.join(f'{s.step} {s.linked:,}' for s in result.steps)})"
@@ -88,13 +95,14 @@ def write_report(path: Path, spec: LinkageSpec, result: LinkageResult, links_pat
                 rows.append((c.name, c.labels[level], est.params.m[c.name][level], est.params.u[c.name][level],
                              weights[c.name][level]))
         sections.append(report.Section(
-            "Model", [f"u from {est.u_pairs:,} random pairs; m by EM, one session a blocking rule (below), each "
+            "Model", [f"u from {est.u_pairs:,} random pairs; m by EM, one session a training rule (below), each "
                       "comparison's m the mean of the sessions that trained it; about "
-                      f"{est.matches:,.0f} matches, so two records drawn at random match with probability "
-                      f"{est.params.prior:.3g} (weight {est.params.prior_weight:+.2f}). A missing value weighs 0."],
+                      f"{est.matches:,.0f} matches{_whole(est)}, so two records drawn at random match with "
+                      f"probability {est.params.prior:.3g} (weight {est.params.prior_weight:+.2f}). A missing value "
+                      "weighs 0."],
             ["comparison", "level", "m", "u", "weight log2(m/u)"], rows))
         sections.append(report.Section(
-            "EM sessions", [], ["blocking rule", "pairs", "comparisons trained", "share of matches",
+            "EM sessions", [], ["training rule", "pairs", "comparisons trained", "share of matches",
                                 "iterations", "distinct vectors"],
             [(x.rule, x.pairs, ", ".join(x.trained), x.prior, x.iterations, x.vectors) for x in est.sessions]))
         cut = math.log2(spec.threshold / (1 - spec.threshold))
@@ -113,7 +121,8 @@ def write_report(path: Path, spec: LinkageSpec, result: LinkageResult, links_pat
     data: dict[str, object] = {"spec": spec.name, "steps": [asdict(s) for s in result.steps],
                                "evaluation": result.evaluation, "histogram": result.histogram}
     if est is not None:
-        data |= {"pairs": est.pairs, "prior": est.params.prior, "m": est.params.m, "u": est.params.u,
+        data |= {"pairs": est.pairs, "prior": est.params.prior, "matches": est.matches,
+                 "matches_whole": est.matches_whole, "m": est.params.m, "u": est.params.u,
                  "sessions": [asdict(x) for x in est.sessions],
                  "blocking": [{"rule": c.rule.label, "pairs": c.pairs, "alone": c.alone, "largest_block": c.largest_block}
                               for c in est.counts]}

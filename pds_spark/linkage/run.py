@@ -65,6 +65,8 @@ class Estimated:
     params: Parameters  # prior: the probability that two records drawn at random match
     sessions: list[Session]
     matches: float  # the matches found among the blocked pairs, m and u fixed (the prior's numerator)
+    matches_whole: float | None = None  # after deterministic steps: the matches among the whole inputs' pairs
+    linked_before: int = 0  # the left records those steps linked
 
 
 @dataclass
@@ -111,9 +113,10 @@ def _remaining(df: DataFrame, links: DataFrame, side: str) -> DataFrame:
 
 def estimate(left: DataFrame, right: DataFrame, spec: LinkageSpec, progress: Callable[[str], None] = log.info,
              whole: tuple[DataFrame, DataFrame] | None = None) -> tuple[Estimated, DataFrame]:
-    """Count and check the blocked pairs; u from random pairs; m by EM, one session a blocking
-    rule over that rule's pairs, each training only the comparisons of columns the rule does
-    not hold equal (those agree by construction there, whatever the pair); then the prior of
+    """Count and check the blocked pairs; u from random pairs; m by EM, one session a training
+    rule (the blocking rules unless the spec names others) over that rule's pairs, each
+    training only the comparisons of columns the rule does not hold equal (those agree by
+    construction there, whatever the pair); then the prior of
     two random records matching. m and u come from `whole` when given (the inputs before the
     deterministic steps: the population, not the few records those steps left, whose EM would
     have too few matches to learn from); the prior from `left` and `right`. Returns the model
@@ -127,10 +130,15 @@ def estimate(left: DataFrame, right: DataFrame, spec: LinkageSpec, progress: Cal
     right_ids = right.select("_id").distinct().count() if spec.right_id_repeats else n_right
     t_left, t_right = whole or (left, right)
     training, t_n_left, t_n_right = counts, n_left, n_right
-    if whole is not None:
-        training, t_n_left, t_n_right = count_pairs(t_left, t_right, spec.blocking), t_left.count(), t_right.count()
-        trained_total = check_budget(training, spec.max_pairs, spec.max_block_share)
-        progress(f"the model learnt from the whole inputs: {trained_total:,} blocked pairs")
+    if whole is not None or spec.training:
+        if whole is not None:
+            t_n_left, t_n_right = t_left.count(), t_right.count()
+            progress("the model learns from the whole inputs")
+        training = count_pairs(t_left, t_right, spec.training_rules)
+    for c in training:  # a session builds all its rule's pairs
+        if c.alone > spec.max_pairs:
+            raise LinkageError(f"training rule [{c.rule.label}] would build {c.alone:,} pairs, over the ceiling of "
+                               f"{spec.max_pairs:,}: make it stricter or raise max_pairs")
     columns = sorted({c.column for c in spec.comparisons})
     sides = [df.select(F.col("_id").alias(f"id_{s}"), *[F.col(quoted(c)).alias(f"{c}_{s}") for c in columns])
              for df, s in ((t_left, "l"), (t_right, "r"))]
@@ -160,20 +168,43 @@ def estimate(left: DataFrame, right: DataFrame, spec: LinkageSpec, progress: Cal
                                 len(vectors)))
         progress(f"EM on [{c.rule.label}]: {iterations} iterations over {len(vectors):,} distinct vectors of "
                  f"{c.alone:,} pairs; matches among them {params.prior:.4g}")
-    untrainable = [k.name for k in spec.comparisons if all(k.column in c.rule.columns for c in counts)]
+    untrainable = [k.name for k in spec.comparisons if all(k.column in c.rule.columns for c in training)]
     if untrainable:
-        raise LinkageError(f"comparison(s) {', '.join(untrainable)}: their column is in every blocking rule, so no "
-                           "EM session can estimate their m; add a rule that does not hold it equal")
+        raise LinkageError(f"comparison(s) {', '.join(untrainable)}: their column is in every "
+                           f"{'training' if spec.training else 'blocking'} rule, so no EM session can estimate "
+                           "their m; add a rule that does not hold it equal")
     m = {name: tuple(sum(levels) / len(ms) for levels in zip(*ms)) for name, ms in trained.items()}
     untrained = [k for k in spec.comparisons if k.name not in trained]
     if untrained:  # the rules that would train them found no pair
         progress(f"no pair to train {', '.join(k.name for k in untrained)}: their m is a guess (most alike first)")
         m.update(starting_m(untrained))
-    # The matches among the blocked pairs, m and u fixed: per rule, among the pairs it adds, from
-    # the comparisons of the columns it does not hold equal (those agree by construction there,
-    # which u, drawn from random pairs, would read as a match); their sum over the inputs' pairs
-    # is the prior of two random records.
     pairs = ids(candidate_pairs(left, right, "_id", "_id", spec.blocking, columns), spec.comparisons)
+    matches = _blocked_matches(pairs, counts, spec, m, u)
+    in_whole, linked = None, 0
+    if whole is not None:
+        # The deterministic steps took the easiest matches: among what they left, the pairs that
+        # show a match (a commune that agrees) are rarer than the matches hidden by a missing
+        # value, which EM on the remainder alone would read as rare too. The population's matches
+        # (missing values there fall on matches and non-matches alike) less those linked is the
+        # remainder's share.
+        whole_counts = count_pairs(t_left, t_right, spec.blocking) if spec.training else training
+        check_budget(whole_counts, spec.max_pairs, spec.max_block_share)
+        whole_pairs = ids(candidate_pairs(t_left, t_right, "_id", "_id", spec.blocking, columns), spec.comparisons)
+        in_whole = _blocked_matches(whole_pairs, whole_counts, spec, m, u)
+        linked = t_n_left - n_left
+        progress(f"about {in_whole:,.0f} matches among the whole inputs' blocked pairs, {linked:,} of them linked")
+        matches = max(matches, in_whole - linked)
+    matches = max(matches, 1.0)
+    prior = min(matches / (n_left * right_ids), 0.5)
+    progress(f"about {matches:,.0f} matches among the {total:,} blocked pairs")
+    return Estimated(counts, total, u_pairs, Parameters(prior, m, u), sessions, matches, in_whole, linked), pairs
+
+
+def _blocked_matches(pairs: DataFrame, counts: Sequence[RuleCount], spec: LinkageSpec,
+                     m: dict[str, tuple[float, ...]], u: dict[str, tuple[float, ...]]) -> float:
+    """The matches among the blocked `pairs`, m and u fixed: per rule, among the pairs it adds,
+    from the comparisons of the columns it does not hold equal (those agree by construction
+    there, which u, drawn from random pairs, would read as a match)."""
     by_rule = comparison_vectors(pairs, spec.comparisons, by="blocking_rule")
     matches = 0.0
     for i, c in enumerate(counts):
@@ -191,10 +222,7 @@ def estimate(left: DataFrame, right: DataFrame, spec: LinkageSpec, progress: Cal
                                                        {k.name: u[k.name] for k in free}),
                                             iterations=spec.em_iterations, fix_m=True)
         matches += share.prior * sum(n for _, n in vectors)
-    matches = max(matches, 1.0)
-    prior = min(matches / (n_left * right_ids), 0.5)
-    progress(f"about {matches:,.0f} matches among the {total:,} blocked pairs")
-    return Estimated(counts, total, u_pairs, Parameters(prior, m, u), sessions, matches), pairs
+    return matches
 
 
 def _best(scored: DataFrame) -> DataFrame:

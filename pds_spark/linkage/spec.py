@@ -42,6 +42,12 @@ class LinkageSpec:
     right_id_repeats: bool = False  # the right input may give an id several rows (a person, each of their stays)
     rename_left: tuple[tuple[str, str], ...] = ()  # (input column, the spec's name) before anything else
     rename_right: tuple[tuple[str, str], ...] = ()
+    training: tuple[BlockingRule, ...] = ()  # the EM sessions' rules, when not the blocking rules
+
+    @property
+    def training_rules(self) -> tuple[BlockingRule, ...]:
+        """One EM session a rule: `training` if given, else the blocking rules."""
+        return self.training or self.blocking
 
     @property
     def steps(self) -> list[str]:
@@ -51,8 +57,8 @@ class LinkageSpec:
     @property
     def columns(self) -> list[str]:
         """The columns both inputs need (besides their ids and the direct step's)."""
-        return sorted(set(compared_columns(self.comparisons)).union(*[r.columns for r in self.blocking],
-                                                                    *self.cascade))
+        return sorted(set(compared_columns(self.comparisons)).union(
+            *[r.columns for r in (*self.blocking, *self.training)], *self.cascade))
 
     def check_inputs(self, left: DataFrame, right: DataFrame) -> None:
         """Every named column on both sides, and ids that name one row each (the right's may
@@ -89,12 +95,27 @@ def _name(value: str, where: str, key: str) -> str:
     return value
 
 
+def _rules(data: Mapping, section: str, where: str) -> list[BlockingRule]:
+    """The rules of `[[blocking]]` or `[[training]]`: each an equality on its `columns`."""
+    rules = []
+    for i, rule in enumerate(_get(data, section, where, "", list, [])):
+        key = f"{section}[{i}]"
+        cols = _get(rule, "columns", where, f"{key}.", list)
+        if not cols or not all(isinstance(c, str) for c in cols):
+            raise SettingsError(where, f"{key}.columns", "expected a non-empty list of column names")
+        try:
+            rules.append(BlockingRule(tuple(_name(c, where, f"{key}.columns") for c in cols)))
+        except LinkageError as e:
+            raise SettingsError(where, f"{key}.columns", str(e)) from None
+    return rules
+
+
 def spec_from_mapping(data: Mapping, where: str) -> LinkageSpec:
     """The spec in `data` (a parsed TOML file), errors naming `where` and the key."""
-    unknown = set(data) - {"linkage", "rename", "direct", "cascade", "blocking", "comparison"}
+    unknown = set(data) - {"linkage", "rename", "direct", "cascade", "blocking", "training", "comparison"}
     if unknown:
         raise SettingsError(where, sorted(unknown)[0], "unknown section (linkage, rename, direct, cascade, blocking, "
-                                                       "comparison)")
+                                                       "training, comparison)")
     head = _get(data, "linkage", where, "", dict)
     known = {"name", "left_id", "right_id", "max_pairs", "max_block_share", "threshold", "u_sample_pairs", "seed",
              "em_iterations", "one_to_one", "clusters", "right_id_repeats"}
@@ -126,16 +147,7 @@ def spec_from_mapping(data: Mapping, where: str) -> LinkageSpec:
         if not cols or not all(isinstance(c, str) for c in cols) or len(set(cols)) != len(cols):
             raise SettingsError(where, f"cascade[{i}].columns", "expected a non-empty list of distinct column names")
         cascade.append(tuple(_name(c, where, f"cascade[{i}].columns") for c in cols))
-    rules = []
-    for i, rule in enumerate(_get(data, "blocking", where, "", list, [])):
-        key = f"blocking[{i}]"
-        cols = _get(rule, "columns", where, f"{key}.", list)
-        if not cols or not all(isinstance(c, str) for c in cols):
-            raise SettingsError(where, f"{key}.columns", "expected a non-empty list of column names")
-        try:
-            rules.append(BlockingRule(tuple(_name(c, where, f"{key}.columns") for c in cols)))
-        except LinkageError as e:
-            raise SettingsError(where, f"{key}.columns", str(e)) from None
+    rules, training = (_rules(data, section, where) for section in ("blocking", "training"))
     comparisons = []
     for i, raw in enumerate(_get(data, "comparison", where, "", list, [])):
         key = f"comparison[{i}]"
@@ -159,6 +171,8 @@ def spec_from_mapping(data: Mapping, where: str) -> LinkageSpec:
             raise SettingsError(where, key, str(e)) from None
     if comparisons and not rules:
         raise SettingsError(where, "blocking", "at least one rule: without, every pair would be compared")
+    if training and not comparisons:
+        raise SettingsError(where, "training", "training rules but no comparison: nothing for EM to estimate")
     if rules and not comparisons:
         raise SettingsError(where, "comparison", "blocking rules but no comparison: nothing to score the pairs with")
     if not (direct or cascade or comparisons):
@@ -184,7 +198,7 @@ def spec_from_mapping(data: Mapping, where: str) -> LinkageSpec:
                        counts["u_sample_pairs"], counts["seed"], counts["em_iterations"],
                        _get(head, "clusters", where, "linkage.", bool, False),
                        _get(head, "right_id_repeats", where, "linkage.", bool, False), renames["left"],
-                       renames["right"])
+                       renames["right"], tuple(training))
 
 
 def load_spec(path: Path) -> LinkageSpec:
