@@ -79,7 +79,7 @@ def main() -> None:
     from pds_spark.linkage.io import typed
 
     left, right = typed(left, full, "left").cache(), typed(right, full, "right").cache()  # both runs alike
-    result: dict = {"spec": SPEC.name, "patients": a.patients, "stays a year": a.stays,
+    result: dict = {"spec": SPEC.name, "patients": a.patients, "seed": a.seed, "stays a year": a.stays,
                     "research records": left.count(),
                     "true matches": truth.count(), "SNDS rows": right.count()}
     run(spark, full, left, right, truth)  # warm-up
