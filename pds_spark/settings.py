@@ -78,7 +78,7 @@ class QualitySettings:
     drift_min_change: float = _rule(default=0.05, min=0.0, max=1.0)
     drift_min_runs: int = _rule(default=3, min=2, max=100)  # previous checks needed to judge
     drift_runs: int = _rule(default=12, min=2, max=100)  # previous checks drawn and compared
-    parallel: int = _rule(default=1, min=1, max=64)  # tables checked at a time (each broadcasts its code lists)
+    parallel: int = _rule(default=1, min=1, max=64)  # checks at a time (each broadcasts its tables' code lists)
 
 
 @dataclass(frozen=True, kw_only=True)

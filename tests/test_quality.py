@@ -10,7 +10,7 @@ import pytest
 
 from pds_spark.catalog.codes import code_list, key_column
 from pds_spark.quality import drift
-from pds_spark.quality.checks import CodeFrames, code_lists, period_rows
+from pds_spark.quality.checks import code_lists, period_rows
 from pds_spark.quality.run import METRICS_SCHEMA, write_report
 from pds_spark.settings import QualitySettings
 
@@ -35,11 +35,17 @@ def test_values_and_codes_are_compared_in_one_form(spark, catalogue):
     prs = catalogue.table("ER_PRS_F")
     df = spark.createDataFrame([(5.0, "201905", 0), (10.0, "201912", 1), (6.03, "201913", 0)],
                                "RGO_THE_TAU double, EXE_SOI_AMD string, RGO_FTA_COD int")
-    found = {m.column: m for m in code_lists(df, prs, lambda f: code_list(catalogue, f.nomenclature, f),
-                                             CodeFrames(spark))}
+    ben = catalogue.table("IR_BEN_R")
+    people = spark.createDataFrame([(1, 1), (2, 9), (5, 9)], "BEN_SEX_COD int, BEN_RNG_GEM int")
+    by_table = code_lists([(df, prs), (people, ben)], lambda f: code_list(catalogue, f.nomenclature, f))  # one job
+    found = {m.column: m for m in by_table["ER_PRS_F"]}
     assert found["RGO_THE_TAU"].detail.startswith("1 of 3 values (1 distinct) not in IR_TAU_V (TAU_COD)")
     assert found["EXE_SOI_AMD"].detail.startswith("1 of 3 values (1 distinct) not in IR_DTE_V (DTE_ANN_MOI)")
     assert found["RGO_FTA_COD"].passed  # 0 and 1 are codes of IR_FOR_V
+    # the other table's fields, in its fields' order, each against its own list
+    assert [m.column for m in by_table["IR_BEN_R"]] == ["BEN_RNG_GEM", "BEN_SEX_COD"]
+    sex = by_table["IR_BEN_R"][1]
+    assert sex.detail.startswith("1 of 3 values (1 distinct) not in IR_SEX_V") and not sex.passed
 
 
 def test_a_period_that_lost_rows_is_an_error_and_one_that_grew_a_warning(catalogue):

@@ -8,13 +8,12 @@ fails it (codes outside their list, a period that grew a lot, drift).
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from functools import reduce
 
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
@@ -100,65 +99,54 @@ def foreign_key(child: DataFrame, table: Table, columns: list[str], parent: Data
                   + (f" [{where}]" if where else ""))
 
 
-class CodeFrames:
-    """Each code list's codes in their normal form, as a frame cached on first use: built once a
-    quality run however many tables name the list (`release` when the run ends)."""
-
-    def __init__(self, spark: SparkSession):
-        self.spark = spark
-        self._frames: dict[tuple[str, str, str], DataFrame] = {}
-        self._lock = threading.Lock()
-
-    def __call__(self, codes: CodeList) -> DataFrame:
-        key = (codes.reference, codes.column, codes.kind)
-        with self._lock:
-            if key not in self._frames:
-                raw = local_frame(self.spark, [(c,) for c in codes.codes], "code string")
-                self._frames[key] = raw.selectExpr(f"{normal_sql('code', codes.kind)} AS code") \
-                    .where("code IS NOT NULL").distinct().cache()
-            return self._frames[key]
-
-    def release(self) -> None:
-        with self._lock:
-            for frame in self._frames.values():
-                frame.unpersist()
-            self._frames.clear()
-
-
-def code_lists(df: DataFrame, table: Table, codes_of: Callable[[Field], CodeList | None],
-               frames: Callable[[CodeList], DataFrame]) -> list[Metric]:
-    """Values outside their code list, for every field that names one: one job per table.
-    Both sides in the field's normal form (`pds_spark.catalog.codes`): like with like."""
-    lists: list[tuple[Field, CodeList]] = []
-    for f in table.fields:
-        if not f.nomenclature or f.name not in df.columns or isinstance(f.spark_type, (T.DateType, T.TimestampType)):
-            continue  # dates name the date dimension (IR_DTE_V), not a list of codes
-        found = codes_of(f)
-        if found and found.codes:
-            lists.append((f, found))
-    if not lists:
-        return []
-    codes_df = reduce(DataFrame.unionByName, [frames(cl).select(F.lit(f.name).alias("column"), "code")
-                                              for f, cl in lists])
-    pairs = df.select(F.inline(F.array(*[
-        F.struct(F.lit(f.name).alias("column"),
-                 F.expr(normal_sql(f"CAST({quoted(f.name)} AS STRING)", cl.kind)).alias("value"))
-        for f, cl in lists]))).where("value IS NOT NULL")
-    counted = pairs.groupBy("column", "value").count()
-    unknown = counted.join(F.broadcast(codes_df), (counted.column == codes_df.column) & (counted.value == codes_df.code),
-                           "left_anti")
-    totals = {r.column: (r.total, r.unknown, r.distinct_unknown) for r in
-              counted.join(unknown.select("column", "value", F.lit(True).alias("bad")), ["column", "value"], "left")
-              .groupBy("column").agg(F.sum("count").alias("total"),
-                                     F.sum(F.when(F.col("bad"), F.col("count")).otherwise(0)).alias("unknown"),
-                                     F.count_if(F.col("bad")).alias("distinct_unknown")).collect()}
-    out = []
-    for f, cl in lists:
-        total, bad, distinct = totals.get(f.name, (0, 0, 0))
-        out.append(Metric(table.name, "code_list", f.name, value=(bad / total) if total else 0.0, passed=bad == 0,
-                          severity="warning" if bad else "info",
-                          detail=f"{bad} of {total} values ({distinct} distinct) not in {f.nomenclature}"
-                                 f" ({cl.column})"))
+def code_lists(tables: Sequence[tuple[DataFrame, Table]], codes_of: Callable[[Field], CodeList | None]
+               ) -> dict[str, list[Metric]]:
+    """Values outside their code list, for every field of `tables` that names one: one job for
+    them all (a job a table costs more to plan and schedule than to run on small tables). Both
+    sides in the field's normal form (`pds_spark.catalog.codes`): like with like. Per table,
+    one metric a field, in the fields' order."""
+    checks: list[tuple[Table, Field, int]] = []  # the field and its list's index
+    index: dict[tuple[str, str, str], int] = {}
+    lists: list[CodeList] = []
+    for df, table in tables:
+        for f in table.fields:
+            if not f.nomenclature or f.name not in df.columns or isinstance(f.spark_type, (T.DateType, T.TimestampType)):
+                continue  # dates name the date dimension (IR_DTE_V), not a list of codes
+            found = codes_of(f)
+            if found and found.codes:
+                key = (found.reference, found.column, found.kind)
+                if key not in index:
+                    index[key] = len(lists)
+                    lists.append(found)
+                checks.append((table, f, index[key]))
+    if not checks:
+        return {}
+    spark = tables[0][0].sparkSession
+    by_kind: dict[str, list[tuple[int, str]]] = {}
+    for i, cl in enumerate(lists):
+        by_kind.setdefault(cl.kind, []).extend((i, c) for c in cl.codes)
+    known = reduce(DataFrame.unionByName, [
+        local_frame(spark, rows, "list int, code string").selectExpr("list", f"{normal_sql('code', kind)} AS code")
+        for kind, rows in sorted(by_kind.items())]).where("code IS NOT NULL").distinct()
+    values = reduce(DataFrame.unionByName, [
+        df.select(F.inline(F.array(*[
+            F.struct(F.lit(i).alias("check"), F.lit(li).alias("list"),
+                     F.expr(normal_sql(f"CAST({quoted(f.name)} AS STRING)", lists[li].kind)).alias("value"))
+            for i, (t, f, li) in enumerate(checks) if t is table])))
+        for df, table in tables if any(t is table for t, _, _ in checks)]).where("value IS NOT NULL")
+    counted = values.groupBy("check", "list", "value").count()
+    known = known.select(F.col("list").alias("_list"), F.col("code").alias("_code"), F.lit(True).alias("_known"))
+    flagged = counted.join(F.broadcast(known), (counted.list == known._list) & (counted.value == known._code), "left")
+    totals = {r.check: (r.total, r.unknown, r.distinct_unknown) for r in flagged.groupBy("check").agg(
+        F.sum("count").alias("total"), F.sum(F.when(F.col("_known").isNull(), F.col("count")).otherwise(0)).alias("unknown"),
+        F.count_if(F.col("_known").isNull()).alias("distinct_unknown")).collect()}  # one row a field
+    out: dict[str, list[Metric]] = {}
+    for i, (table, f, li) in enumerate(checks):
+        total, bad, distinct = totals.get(i, (0, 0, 0))
+        out.setdefault(table.name, []).append(Metric(
+            table.name, "code_list", f.name, value=(bad / total) if total else 0.0, passed=bad == 0,
+            severity="warning" if bad else "info",
+            detail=f"{bad} of {total} values ({distinct} distinct) not in {f.nomenclature} ({lists[li].column})"))
     return out
 
 
@@ -180,9 +168,10 @@ def period_rows(counts: dict[str, int], table: Table, previous: dict[str, float]
 
 def check_table(df: DataFrame, table: Table, catalogue: Catalogue,
                 load_table: Callable[[str], DataFrame | None], extra_fks: Sequence[ForeignKeyRule],
-                codes_of: Callable[[Field], CodeList | None], frames: Callable[[CodeList], DataFrame],
                 previous: dict[str, float],
                 max_period_loss: float = 0.5, max_period_growth: float = 1.0) -> list[Metric]:
+    """Profile, keys and rows per period of one table (its code lists: `code_lists`, with
+    other tables)."""
     measured, counts = profile(df, table)
     metrics = measured + primary_key(df, table)
     rules: dict[tuple[tuple[str, ...], str], tuple[list[str], str | None]] = {
@@ -200,6 +189,5 @@ def check_table(df: DataFrame, table: Table, catalogue: Catalogue,
                                   detail=f"{ref} is not loaded: not checked"))
             continue
         metrics.append(foreign_key(df, table, columns, parent, ref, ref_columns, where))
-    metrics += code_lists(df, table, codes_of, frames)
     metrics += period_rows(counts, table, previous, max_period_loss, max_period_growth)
     return metrics

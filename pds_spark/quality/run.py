@@ -19,12 +19,13 @@ from pds_spark import report
 from pds_spark.catalog import Catalogue
 from pds_spark.catalog.codes import code_list
 from pds_spark.quality import drift
-from pds_spark.quality.checks import CodeFrames, Metric, check_table
+from pds_spark.quality.checks import Metric, check_table, code_lists
 from pds_spark.quality.rules import ForeignKeyRule
 from pds_spark.settings import QualitySettings
 from pds_spark.warehouse import Warehouse, delta_exists
 
 log = logging.getLogger("pds.quality")
+CODE_LIST_TABLES = 25  # tables whose code lists one job checks
 METRICS_SCHEMA = T.StructType([
     T.StructField("run_id", T.StringType(), False), T.StructField("run_at", T.TimestampType(), False),
     T.StructField("table", T.StringType(), False), T.StructField("check", T.StringType(), False),
@@ -70,9 +71,7 @@ def run_quality(spark: SparkSession, warehouse: Warehouse, catalogue: Catalogue,
         df = load(name)
         if df is None:
             return []
-        found = check_table(df, catalogue.table(name), catalogue, load, extra_fks,
-                            lambda f: code_list(catalogue, f.nomenclature, f) if f.nomenclature else None, frames,
-                            previous.get(name, {}),
+        found = check_table(df, catalogue.table(name), catalogue, load, extra_fks, previous.get(name, {}),
                             quality.max_period_loss, quality.max_period_growth)
         failed = [m for m in found if not m.passed]
         with lock:
@@ -81,12 +80,26 @@ def run_quality(spark: SparkSession, warehouse: Warehouse, catalogue: Catalogue,
                      f"{sum(m.severity == 'warning' for m in failed)} warnings")
         return found
 
-    frames = CodeFrames(spark)
-    try:
-        with ThreadPoolExecutor(quality.parallel) as pool:  # tables at a time; metrics in the tables' order
-            metrics: list[Metric] = [m for found in pool.map(check, tables) for m in found]
-    finally:
-        frames.release()
+    batches = [tables[i:i + CODE_LIST_TABLES] for i in range(0, len(tables), CODE_LIST_TABLES)]
+    batches_done = iter(range(1, len(batches) + 1))
+
+    def check_codes(names: list[str]) -> dict[str, list[Metric]]:
+        frames = [(df, catalogue.table(name)) for name in names if (df := load(name)) is not None]
+        found = code_lists(frames, lambda f: code_list(catalogue, f.nomenclature, f) if f.nomenclature else None)
+        with lock:
+            progress(f"quality: code lists [{next(batches_done)}/{len(batches)}] ({len(names)} tables): "
+                     f"{sum(not m.passed for ms in found.values() for m in ms)} columns with unknown codes")
+        return found
+
+    with ThreadPoolExecutor(quality.parallel) as pool:  # tables at a time; metrics in the tables' order
+        checked = list(pool.map(check, tables))
+        coded: dict[str, list[Metric]] = {}
+        for batch in pool.map(check_codes, batches):
+            coded |= batch
+    metrics: list[Metric] = []
+    for name, own in zip(tables, checked):  # a table's code lists before its rows per period
+        cut = next((i for i, m in enumerate(own) if m.check == "period_rows"), len(own))
+        metrics += own[:cut] + coded.get(name, []) + own[cut:]
     rows = [(run_id, run_at, m.table, m.check, m.column, m.period, m.value, m.passed, m.severity, m.detail)
             for m in metrics]
     drawn: list[drift.Series] = []
