@@ -46,6 +46,8 @@ def test_values_and_codes_are_compared_in_one_form(spark, catalogue):
     assert [m.column for m in by_table["IR_BEN_R"]] == ["BEN_RNG_GEM", "BEN_SEX_COD"]
     sex = by_table["IR_BEN_R"][1]
     assert sex.detail.startswith("1 of 3 values (1 distinct) not in IR_SEX_V") and not sex.passed
+    twice = code_lists([(df, prs), (df, prs)], lambda f: code_list(catalogue, f.nomenclature, f))["ER_PRS_F"]
+    assert twice == by_table["ER_PRS_F"] * 2  # each counted on its own frame, not on both
 
 
 def test_a_period_that_lost_rows_is_an_error_and_one_that_grew_a_warning(catalogue):

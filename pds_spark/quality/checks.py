@@ -1,4 +1,4 @@
-"""Quality checks of one loaded table, each a small aggregate computed in Spark.
+"""Quality checks of loaded tables, each a small aggregate computed in Spark.
 
 Only counts, rates and bounds reach the driver (one row per check), never rows.
 Severity: an `error` fails the run (duplicate primary keys, orphan foreign keys, a period
@@ -105,10 +105,10 @@ def code_lists(tables: Sequence[tuple[DataFrame, Table]], codes_of: Callable[[Fi
     them all (a job a table costs more to plan and schedule than to run on small tables). Both
     sides in the field's normal form (`pds_spark.catalog.codes`): like with like. Per table,
     one metric a field, in the fields' order."""
-    checks: list[tuple[Table, Field, int]] = []  # the field and its list's index
+    checks: list[tuple[int, Field, int]] = []  # the table's position, the field, its list's index
     index: dict[tuple[str, str, str], int] = {}
     lists: list[CodeList] = []
-    for df, table in tables:
+    for position, (df, table) in enumerate(tables):
         for f in table.fields:
             if not f.nomenclature or f.name not in df.columns or isinstance(f.spark_type, (T.DateType, T.TimestampType)):
                 continue  # dates name the date dimension (IR_DTE_V), not a list of codes
@@ -118,7 +118,7 @@ def code_lists(tables: Sequence[tuple[DataFrame, Table]], codes_of: Callable[[Fi
                 if key not in index:
                     index[key] = len(lists)
                     lists.append(found)
-                checks.append((table, f, index[key]))
+                checks.append((position, f, index[key]))
     if not checks:
         return {}
     spark = tables[0][0].sparkSession
@@ -132,8 +132,9 @@ def code_lists(tables: Sequence[tuple[DataFrame, Table]], codes_of: Callable[[Fi
         df.select(F.inline(F.array(*[
             F.struct(F.lit(i).alias("check"), F.lit(li).alias("list"),
                      F.expr(normal_sql(f"CAST({quoted(f.name)} AS STRING)", lists[li].kind)).alias("value"))
-            for i, (t, f, li) in enumerate(checks) if t is table])))
-        for df, table in tables if any(t is table for t, _, _ in checks)]).where("value IS NOT NULL")
+            for i, (p, f, li) in enumerate(checks) if p == position])))
+        for position, (df, _) in enumerate(tables) if any(p == position for p, _, _ in checks)]
+    ).where("value IS NOT NULL")
     counted = values.groupBy("check", "list", "value").count()
     known = known.select(F.col("list").alias("_list"), F.col("code").alias("_code"), F.lit(True).alias("_known"))
     flagged = counted.join(F.broadcast(known), (counted.list == known._list) & (counted.value == known._code), "left")
@@ -141,8 +142,9 @@ def code_lists(tables: Sequence[tuple[DataFrame, Table]], codes_of: Callable[[Fi
         F.sum("count").alias("total"), F.sum(F.when(F.col("_known").isNull(), F.col("count")).otherwise(0)).alias("unknown"),
         F.count_if(F.col("_known").isNull()).alias("distinct_unknown")).collect()}  # one row a field
     out: dict[str, list[Metric]] = {}
-    for i, (table, f, li) in enumerate(checks):
+    for i, (position, f, li) in enumerate(checks):
         total, bad, distinct = totals.get(i, (0, 0, 0))
+        table = tables[position][1]
         out.setdefault(table.name, []).append(Metric(
             table.name, "code_list", f.name, value=(bad / total) if total else 0.0, passed=bad == 0,
             severity="warning" if bad else "info",

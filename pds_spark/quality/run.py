@@ -54,6 +54,7 @@ def run_quality(spark: SparkSession, warehouse: Warehouse, catalogue: Catalogue,
     """Check each table, append the metrics to the quality-metrics table, compare them with the
     previous checks (drift), write the HTML report with its charts."""
     quality = quality or QualitySettings()
+    tables = list(dict.fromkeys(tables))  # a table named twice is checked once
     run_id, run_at = uuid.uuid4().hex[:12], datetime.now(UTC).replace(microsecond=0, tzinfo=None)
     previous = _previous_period_rows(spark, warehouse, tables)
     cache: dict[str, DataFrame | None] = {}
