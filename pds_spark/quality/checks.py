@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from functools import reduce
 
-from pyspark.sql import DataFrame
+from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
@@ -128,13 +128,13 @@ def code_lists(tables: Sequence[tuple[DataFrame, Table]], codes_of: Callable[[Fi
     known = reduce(DataFrame.unionByName, [
         local_frame(spark, rows, "list int, code string").selectExpr("list", f"{normal_sql('code', kind)} AS code")
         for kind, rows in sorted(by_kind.items())]).where("code IS NOT NULL").distinct()
-    values = reduce(DataFrame.unionByName, [
-        df.select(F.inline(F.array(*[
-            F.struct(F.lit(i).alias("check"), F.lit(li).alias("list"),
-                     F.expr(normal_sql(f"CAST({quoted(f.name)} AS STRING)", lists[li].kind)).alias("value"))
-            for i, (p, f, li) in enumerate(checks) if p == position])))
-        for position, (df, _) in enumerate(tables) if any(p == position for p, _, _ in checks)]
-    ).where("value IS NOT NULL")
+    fields: dict[int, list[Column]] = {}  # per table's position, its checks' (check, list, value)
+    for i, (position, f, li) in enumerate(checks):
+        fields.setdefault(position, []).append(F.struct(
+            F.lit(i).alias("check"), F.lit(li).alias("list"),
+            F.expr(normal_sql(f"CAST({quoted(f.name)} AS STRING)", lists[li].kind)).alias("value")))
+    values = reduce(DataFrame.unionByName, [tables[p][0].select(F.inline(F.array(*structs)))
+                                            for p, structs in fields.items()]).where("value IS NOT NULL")
     counted = values.groupBy("check", "list", "value").count()
     known = known.select(F.col("list").alias("_list"), F.col("code").alias("_code"), F.lit(True).alias("_known"))
     flagged = counted.join(F.broadcast(known), (counted.list == known._list) & (counted.value == known._code), "left")
